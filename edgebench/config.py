@@ -1,0 +1,294 @@
+"""The experiment file: one YAML document, validated on load, unknown keys rejected.
+
+Errors name the file, the field path and what was expected, one line per problem, e.g.
+``runners/configs/x.yaml: federation.clients_per_round: must be <= num_clients (got 12 > 10)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from edgebench.data.config import DataConfig
+from edgebench.data.partition import PartitionConfig
+from edgebench.methods import get_method, method_names
+from edgebench.methods.base import MethodParams, TrainSettings
+from edgebench.models.config import ModelConfig
+
+Loc = tuple[str | int, ...]
+
+
+class ConfigError(ValueError):
+    """An experiment file failed validation; `problems` holds (field path, message) pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(
+            "\n".join(f"{source}: {path}: {msg}" if path else f"{source}: {msg}" for path, msg in problems)
+        )
+
+
+class FederationConfig(TrainSettings):
+    """Round structure and local training (the optimizer fields come from TrainSettings).
+
+    Exactly one of `local_steps` (optimizer steps per client per round) and `local_epochs`
+    (passes over the client's data) is used; with neither, local_steps = 10.
+    """
+
+    num_clients: int = Field(10, ge=1)
+    clients_per_round: int = Field(5, ge=1)
+    rounds: int = Field(5, ge=1)
+    local_steps: int | None = Field(None, ge=1)
+    local_epochs: int | None = Field(None, ge=1)
+    batch_size: int = Field(16, ge=1)
+    max_seq_len: int = Field(128, ge=8)
+    eval_every: int = Field(1, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    wire_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+
+    @model_validator(mode="after")
+    def _default_local_steps(self) -> FederationConfig:
+        if self.local_steps is None and self.local_epochs is None:
+            self.local_steps = 10
+        return self
+
+
+class ProfilerConfig(BaseModel):
+    """`enabled`: per-window peak host/accelerator memory (wall time per phase is always recorded)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+
+
+class DeviceConfig(BaseModel):
+    """`name`: device label recorded with the run (`auto` = this host); `torch_threads`: intra-op threads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "auto"
+    torch_threads: int | None = Field(None, ge=1)
+
+
+class OutputConfig(BaseModel):
+    """Run directories go under `dir` (relative to the working directory) as `name` or `<stem>-<time>`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dir: str = "runs"
+    name: str | None = None
+    checkpoint: bool = True
+
+
+class MethodEntry(BaseModel):
+    """One method to run: its registry name, an optional unique label, and its parameters."""
+
+    model_config = ConfigDict(extra="allow")
+
+    method: str
+    name: str | None = None
+    _params: MethodParams | None = PrivateAttr(default=None)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.method
+
+    @property
+    def params(self) -> MethodParams:
+        assert self._params is not None, "params are resolved by load_config"
+        return self._params
+
+    def raw_params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ExperimentConfig(BaseModel):
+    """A whole experiment: what to train, on which data, how to federate, what to measure."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    partition: PartitionConfig = Field(default_factory=PartitionConfig)
+    federation: FederationConfig = Field(default_factory=FederationConfig)
+    methods: list[MethodEntry] = Field(min_length=1)
+    profiler: ProfilerConfig = Field(default_factory=ProfilerConfig)
+    device: DeviceConfig = Field(default_factory=DeviceConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    seed: int = 0
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        """The file this config was loaded from (relative data paths resolve against its folder)."""
+        return self._source
+
+    def as_dict(self) -> dict[str, Any]:
+        """The config as loaded, with defaults filled and method params resolved (JSON-safe)."""
+        out = self.model_dump(mode="json", exclude={"methods"})
+        out["methods"] = [
+            {"method": m.method, "name": m.label, **m.params.model_dump(mode="json")} for m in self.methods
+        ]
+        return out
+
+    def hash(self) -> str:
+        """sha256 of the canonical JSON of :meth:`as_dict`."""
+        text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def select_methods(self, labels: list[str]) -> ExperimentConfig:
+        """A copy keeping only the methods whose label is in `labels` (order of the file)."""
+        known = [m.label for m in self.methods]
+        unknown = [x for x in labels if x not in known]
+        if unknown:
+            raise ConfigError(str(self._source), [("methods", f"no method labelled {unknown[0]!r}; have {known}")])
+        clone = self.model_copy(update={"methods": [m for m in self.methods if m.label in labels]})
+        clone._source = self._source
+        return clone
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment file; raise one ConfigError listing every problem."""
+    source = Path(path)
+    try:
+        raw = yaml.safe_load(source.read_text())
+    except FileNotFoundError:
+        raise ConfigError(str(source), [("", "file not found")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(source), [("", f"not valid YAML: {exc}")]) from None
+    return parse_config(raw, source)
+
+
+def parse_config(raw: Any, source: Path) -> ExperimentConfig:
+    """Validate an already-parsed document (see :func:`load_config`)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            str(source), [("", f"expected a mapping of sections at top level (got {type(raw).__name__})")]
+        )
+    problems: list[tuple[str, str]] = []
+    try:
+        config = ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_describe_errors(exc, ExperimentConfig, ()))
+        config = None
+    problems.extend(_resolve_method_params(raw.get("methods"), config))
+    if config is not None:
+        problems.extend(_cross_field_problems(config))
+    if problems:
+        raise ConfigError(str(source), problems)
+    assert config is not None
+    config._source = source
+    return config
+
+
+def _resolve_method_params(raw_methods: Any, config: ExperimentConfig | None) -> list[tuple[str, str]]:
+    if config is None or not isinstance(raw_methods, list):
+        return []
+    problems: list[tuple[str, str]] = []
+    for i, entry in enumerate(config.methods):
+        loc: Loc = ("methods", i)
+        try:
+            spec = get_method(entry.method)
+        except KeyError:
+            problems.append(
+                (
+                    _fmt_loc((*loc, "method")),
+                    f"unknown method {entry.method!r}; expected one of: {', '.join(method_names())}",
+                )
+            )
+            continue
+        try:
+            entry._params = spec.params_model.model_validate(entry.raw_params())
+        except ValidationError as exc:
+            problems.extend(_describe_errors(exc, spec.params_model, loc, extra_allowed=("method", "name")))
+    return problems
+
+
+def _cross_field_problems(config: ExperimentConfig) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    fed = config.federation
+    if fed.clients_per_round > fed.num_clients:
+        problems.append(
+            (
+                "federation.clients_per_round",
+                f"must be <= num_clients (got {fed.clients_per_round} > {fed.num_clients})",
+            )
+        )
+    if fed.local_steps is not None and fed.local_epochs is not None:
+        problems.append(("federation.local_epochs", "set either local_steps or local_epochs, not both"))
+    labels = [m.label for m in config.methods]
+    for i, label in enumerate(labels):
+        if label in labels[:i]:
+            problems.append((f"methods[{i}].name", f"labels must be unique; {label!r} is used twice"))
+    tiny = config.model.tiny
+    if config.model.name == "tiny-bert" and tiny.hidden % tiny.heads:
+        problems.append(("model.tiny.heads", f"must divide model.tiny.hidden (got {tiny.heads} for {tiny.hidden})"))
+    data = config.data
+    if data.dataset == "hf" and not data.hf_name:
+        problems.append(("data.hf_name", "required when data.dataset is 'hf'"))
+    needs_path = {"ag_news", "sst2", "sst5", "trec", "banking77", "20newsgroups", "csv", "tsv", "jsonl"}
+    if data.dataset in needs_path and not data.path:
+        problems.append(("data.path", f"required for data.dataset {data.dataset!r} (a directory or file)"))
+    return problems
+
+
+def _describe_errors(
+    exc: ValidationError, model: type[BaseModel], prefix: Loc, extra_allowed: tuple[str, ...] = ()
+) -> list[tuple[str, str]]:
+    problems = []
+    for err in exc.errors():
+        loc: Loc = tuple(err["loc"])
+        path = _fmt_loc(prefix + loc)
+        kind = err["type"]
+        if kind == "missing":
+            message = "required field is missing"
+        elif kind == "extra_forbidden":
+            allowed = sorted(set(_fields_at(model, loc[:-1])) | set(extra_allowed))
+            message = f"unknown key; expected one of: {', '.join(allowed)}" if allowed else "unknown key"
+        else:
+            message = err["msg"].replace("Input should be", "expected", 1).replace("Value error, ", "")
+            message += f" (got {err['input']!r})"
+        problems.append((path, message))
+    return problems
+
+
+def _fmt_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """Field names of the (nested) model found at `loc` inside `model`."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+            return []
+        current = _model_in(current.model_fields[part].annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The BaseModel class inside Optional[...] / list[...] annotations, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (list, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None

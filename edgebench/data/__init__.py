@@ -1,0 +1,1 @@
+"""Datasets: loaders for real public text-classification sets, the bundled sample, partitioners."""

@@ -1,0 +1,1 @@
+"""Raw facts about the machine a run executes on (no policy)."""

@@ -1,0 +1,1 @@
+"""Federated runtime: round engine, payload codec, in-process simulation (Flower adapters later)."""

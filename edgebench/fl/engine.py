@@ -1,0 +1,355 @@
+"""The in-process federated engine: one round loop, identical for every method.
+
+The engine owns client sampling, seeding, encoding/decoding of every payload, byte accounting,
+profiler windows, evaluation, checkpoints and the results files. Methods only supply their
+server and client halves (see :mod:`edgebench.methods.base`). All simulated clients share one
+frozen backbone; per-client memory is only what a method keeps as client state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgebench.config import ConfigError, ExperimentConfig, MethodEntry
+from edgebench.data.dataset import DatasetSplits
+from edgebench.data.partition import Partition, partition
+from edgebench.fl.batches import TokenizedSplit, collate, eval_batches, local_index_batches, tokenize
+from edgebench.fl.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from edgebench.fl.client_round import run_client_round
+from edgebench.fl.codec import PayloadError, decode, encode
+from edgebench.fl.progress import Progress
+from edgebench.fl.results import RUN_JSON, ResultsWriter
+from edgebench.fl.run_meta import initial_run_json, now_iso
+from edgebench.methods import get_method
+from edgebench.methods.base import ClientReply, MethodClient, MethodServer, Payload
+from edgebench.methods.common.training import EvalResult, evaluate
+from edgebench.models import resolve_model
+from edgebench.profiler import Profiler
+
+
+class ResumeError(RuntimeError):
+    """A run directory cannot be resumed with the given config."""
+
+
+@dataclass
+class PreparedData:
+    """Data shared by every method of a run: splits, partition and the tiny-bert tokenizer corpus."""
+
+    splits: DatasetSplits
+    partition: Partition
+    tokenizer_corpus: list[str]
+    train_tokens: TokenizedSplit | None = None
+    test_tokens: TokenizedSplit | None = None
+
+
+def prepare_data(config: ExperimentConfig) -> PreparedData:
+    """Load the dataset and partition its train split across `federation.num_clients` clients."""
+    from edgebench.data.config import DataConfig
+    from edgebench.data.loaders import load_splits
+
+    base_dir = config.source.parent if config.source else None
+    splits = load_splits(config.data, base_dir=base_dir, seed=config.seed)
+    parts = partition(splits.train.labels, config.federation.num_clients, config.partition, config.seed)
+    corpus = load_splits(DataConfig(dataset="ag_news_sample")).train.texts
+    return PreparedData(splits=splits, partition=parts, tokenizer_corpus=list(corpus))
+
+
+def sample_clients(seed: int, rnd: int, num_clients: int, per_round: int) -> list[int]:
+    """The clients of round `rnd`: the same for every method of a run (fair comparison)."""
+    rng = np.random.default_rng([seed, rnd])
+    return sorted(int(c) for c in rng.choice(num_clients, size=per_round, replace=False))
+
+
+def client_seed(seed: int, rnd: int, cid: int) -> np.random.SeedSequence:
+    """Seed of client `cid`'s local work in round `rnd` (batch order, dropout)."""
+    return np.random.SeedSequence([seed, rnd, cid])
+
+
+@dataclass
+class MethodRunSummary:
+    """What the CLI prints after a method finishes."""
+
+    label: str
+    rounds_run: int
+    final_accuracy: float | None
+    wall_s: float
+    bytes_total: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine:
+    """Runs every method of an experiment into one run directory."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        run_dir: Path,
+        progress: Progress | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.progress = progress or Progress()
+        self.resume = resume
+        self.profiler = Profiler(enabled=config.profiler.enabled)
+
+    # -- whole run -------------------------------------------------------------------------
+    def run(self) -> list[MethodRunSummary]:
+        if self.config.device.torch_threads:
+            torch.set_num_threads(self.config.device.torch_threads)
+        run_json = self._start_run_json()
+        writer = ResultsWriter(self.run_dir)
+        data = prepare_data(self.config)
+        counts = data.partition.label_counts(data.splits.train.labels, data.splits.train.num_labels)
+        writer.write_partition(counts.tolist(), data.splits.train.label_names)
+        run_json["data"] = {
+            "name": data.splits.name,
+            "source": data.splits.source,
+            "notes": data.splits.notes,
+            "label_names": data.splits.train.label_names,
+            "train_examples": len(data.splits.train),
+            "test_examples": len(data.splits.test),
+        }
+        writer.write_run_json(run_json)
+        summaries: list[MethodRunSummary] = []
+        try:
+            for entry in self.config.methods:
+                summaries.append(self._run_method(entry, data, writer, run_json))
+        except BaseException as exc:
+            run_json["status"] = f"failed: {type(exc).__name__}: {exc}"
+            run_json["ended_at"] = now_iso()
+            writer.write_run_json(run_json)
+            raise
+        run_json["status"] = "complete"
+        run_json["ended_at"] = now_iso()
+        writer.write_run_json(run_json)
+        return summaries
+
+    def _start_run_json(self) -> dict[str, Any]:
+        path = self.run_dir / RUN_JSON
+        if self.resume:
+            import json
+
+            if not path.exists():
+                raise ResumeError(f"{self.run_dir}: no {RUN_JSON}; not a run directory")
+            previous = json.loads(path.read_text())
+            if previous.get("config_hash") != self.config.hash():
+                raise ResumeError(
+                    f"{self.run_dir}: the config differs from the one this run started with "
+                    f"(hash {previous.get('config_hash', '?')[:12]} vs {self.config.hash()[:12]}); "
+                    "resume with the original config"
+                )
+            previous["status"] = "running"
+            previous.setdefault("resumed_at", []).append(now_iso())
+            previous["ended_at"] = None
+            return previous
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        return initial_run_json(self.config, {"run_dir": str(self.run_dir), "methods": {}})
+
+    # -- one method ------------------------------------------------------------------------
+    def _run_method(
+        self, entry: MethodEntry, data: PreparedData, writer: ResultsWriter, run_json: dict[str, Any]
+    ) -> MethodRunSummary:
+        fed = self.config.federation
+        spec = get_method(entry.method)
+        ckpt = load_checkpoint(self.run_dir, entry.label) if self.resume else None
+        if ckpt is not None and ckpt.complete:
+            self.progress.message(f"[{entry.label}] already complete, skipped")
+            return MethodRunSummary(entry.label, 0, None, 0.0, 0, {"skipped": True})
+        writer.drop_rows_after(entry.label, ckpt.round if ckpt else 0)
+
+        started = time.monotonic()
+        resolved = resolve_model(
+            self.config.model, data.splits.train.num_labels, self.config.seed, data.tokenizer_corpus
+        )
+        if data.train_tokens is None or data.test_tokens is None:
+            data.train_tokens = tokenize(resolved.tokenizer, data.splits.train, fed.max_seq_len)
+            data.test_tokens = tokenize(resolved.tokenizer, data.splits.test, fed.max_seq_len)
+        client: MethodClient = spec.client_cls(entry.params, self.config.seed)
+        model = client.build(resolved.model)
+        server: MethodServer = spec.server_cls(entry.params, fed.rounds)
+        server.initialize(client.initial_parameters(model))
+        client_states: dict[int, Payload] = {}
+        first_round = 1
+        if ckpt is not None:
+            server.load_state_dict(ckpt.server)
+            client_states = dict(ckpt.clients)
+            first_round = ckpt.round + 1
+
+        run_json["model"] = resolved.info
+        run_json["methods"][entry.label] = {
+            "method": entry.method,
+            "summary": spec.summary,
+            "params": entry.params.model_dump(mode="json"),
+            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "status": "running",
+        }
+        writer.write_run_json(run_json)
+
+        self.progress.start_method(entry.label, fed.rounds, fed.clients_per_round, first_round)
+        final_acc: float | None = None
+        total_bytes = 0
+        for rnd in range(first_round, fed.rounds + 1):
+            acc, round_bytes = self._run_round(entry.label, rnd, client, server, model, data, writer, client_states)
+            final_acc = acc if acc is not None else final_acc
+            total_bytes += round_bytes
+            if self.config.output.checkpoint:
+                save_checkpoint(
+                    self.run_dir,
+                    entry.label,
+                    Checkpoint(
+                        round=rnd, complete=rnd == fed.rounds, server=server.state_dict(), clients=client_states
+                    ),
+                )
+        self.progress.end_method()
+        run_json["methods"][entry.label]["status"] = "complete"
+        writer.write_run_json(run_json)
+        del model, resolved, server, client
+        gc.collect()
+        return MethodRunSummary(
+            entry.label, fed.rounds - first_round + 1, final_acc, time.monotonic() - started, total_bytes
+        )
+
+    def _run_round(
+        self,
+        label: str,
+        rnd: int,
+        client: MethodClient,
+        server: MethodServer,
+        model: torch.nn.Module,
+        data: PreparedData,
+        writer: ResultsWriter,
+        client_states: dict[int, Payload],
+    ) -> tuple[float | None, int]:
+        fed = self.config.federation
+        assert data.train_tokens is not None and data.test_tokens is not None
+        round_started = time.monotonic()
+        cids = sample_clients(self.config.seed, rnd, fed.num_clients, fed.clients_per_round)
+        broadcast_ranks = server.module_ranks()
+        downlinks = server.configure_round(rnd, cids)
+        replies: list[ClientReply] = []
+        rows: list[dict[str, Any]] = []
+        rejected: dict[int, str] = {}
+        for i, cid in enumerate(cids, start=1):
+            blob_down = encode(downlinks[cid], fed.wire_dtype)
+            seq = client_seed(self.config.seed, rnd, cid)
+            torch.manual_seed(int(seq.generate_state(1)[0]))
+            indices = data.partition.client_indices[cid]
+            index_batches = local_index_batches(
+                indices, fed.batch_size, np.random.default_rng(seq), fed.local_steps, fed.local_epochs
+            )
+            batches = (collate(data.train_tokens, b) for b in index_batches)
+            result = run_client_round(
+                client, model, blob_down, batches, fed, client_states.get(cid), self.profiler, fed.wire_dtype
+            )
+            if result.fit.client_state is not None:
+                client_states[cid] = result.fit.client_state
+            try:
+                replies.append(ClientReply(cid, len(indices), decode(result.uplink)))
+            except PayloadError as exc:
+                rejected[cid] = f"undecodable uplink: {exc}"
+            rows.append(self._client_row(label, rnd, cid, len(indices), blob_down, result, broadcast_ranks))
+            self.progress.client_done(rnd, i, len(cids), result.fit.train_loss)
+        outcome = server.aggregate(rnd, replies)
+        rejected.update(outcome.rejected)
+        aggregated_s = time.monotonic() - round_started
+
+        evaluation: EvalResult | None = None
+        eval_s = None
+        if rnd % fed.eval_every == 0 or rnd == fed.rounds:
+            eval_started = time.monotonic()
+            client.apply(model, server.global_payload())
+            evaluation = evaluate(model, eval_batches(data.test_tokens, fed.eval_batch_size))
+            eval_s = time.monotonic() - eval_started
+
+        for row in rows:
+            reason = rejected.get(row["client_id"])
+            row["status"] = "accepted" if reason is None else f"rejected: {reason}"
+        writer.clients.append(rows)
+        for cid, reason in rejected.items():
+            self.progress.message(f"[{label}] round {rnd}: client {cid} rejected: {reason}")
+        energies = [r["energy_j"] for r in rows]
+        round_row = {
+            "method": label,
+            "round": rnd,
+            "clients": len(cids),
+            "clients_rejected": len(rejected),
+            "bytes_down": sum(r["bytes_down"] for r in rows),
+            "bytes_up": sum(r["bytes_up"] for r in rows),
+            "round_s": aggregated_s,
+            "eval_s": eval_s,
+            "eval_accuracy": evaluation.accuracy if evaluation else None,
+            "eval_loss": evaluation.loss if evaluation else None,
+            "eval_examples": evaluation.num_examples if evaluation else None,
+            "energy_j": sum(energies) if energies and all(e is not None for e in energies) else None,
+            "energy_provenance": rows[0]["energy_provenance"] if rows else None,
+            "active_rank": outcome.active_rank,
+            "active_modules": outcome.active_modules,
+            "budget": outcome.budget,
+        }
+        writer.rounds.append([round_row])
+        writer.ranks.append(
+            {"method": label, "round": rnd, "module": module, "rank": rank}
+            for module, rank in outcome.module_ranks.items()
+        )
+        self.progress.round_done(rnd, aggregated_s, evaluation.accuracy if evaluation else None, len(rejected))
+        return (evaluation.accuracy if evaluation else None), round_row["bytes_down"] + round_row["bytes_up"]
+
+    @staticmethod
+    def _client_row(
+        label: str, rnd: int, cid: int, num_examples: int, blob_down: bytes, result: Any, ranks: dict[str, int]
+    ) -> dict[str, Any]:
+        window = result.window
+        return {
+            "method": label,
+            "round": rnd,
+            "client_id": cid,
+            "num_examples": num_examples,
+            "num_steps": result.fit.num_steps,
+            "download_s": window.child("download").duration_s,
+            "train_s": window.child("train").duration_s,
+            "upload_s": window.child("upload").duration_s,
+            "total_s": window.duration_s,
+            "bytes_down": len(blob_down),
+            "bytes_up": len(result.uplink),
+            "train_loss": result.fit.train_loss,
+            "energy_j": window.energy_j,
+            "energy_provenance": window.energy_provenance,
+            "power_avg_w": window.power_avg_w,
+            "peak_rss_bytes": window.peak_rss_bytes,
+            "peak_accel_bytes": window.peak_accel_bytes,
+            "memory_provenance": window.memory_provenance,
+            "active_rank": sum(ranks.values()),
+            "active_modules": sum(1 for r in ranks.values() if r > 0),
+        }
+
+
+def default_run_dir(config: ExperimentConfig) -> Path:
+    """`<output.dir>/<output.name or config stem>-<UTC timestamp>`."""
+    stem = config.output.name or (config.source.stem if config.source else "run")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return Path(config.output.dir) / f"{stem}-{stamp}"
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out: Path | None = None,
+    resume: Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[Path, list[MethodRunSummary]]:
+    """Run (or resume) an experiment; returns the run directory and per-method summaries."""
+    if out is not None and resume is not None:
+        raise ConfigError(str(config.source), [("", "give either --out or --resume, not both")])
+    run_dir = resume if resume is not None else (out or default_run_dir(config))
+    if resume is None and (run_dir / RUN_JSON).exists():
+        raise ResumeError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+    engine = Engine(config, run_dir, progress=progress, resume=resume is not None)
+    return run_dir, engine.run()

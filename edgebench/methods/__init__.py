@@ -1,0 +1,39 @@
+"""Federated methods, registered by name.
+
+Each method lives in its own sub-package (config, adapter, client step, server aggregation) and
+registers a :class:`~edgebench.methods.base.MethodSpec` on import.
+"""
+
+from __future__ import annotations
+
+from edgebench.methods.base import MethodSpec
+
+_REGISTRY: dict[str, MethodSpec] = {}
+
+
+def register(spec: MethodSpec) -> MethodSpec:
+    """Add a method to the registry; names are unique."""
+    if spec.name in _REGISTRY and _REGISTRY[spec.name] is not spec:
+        raise ValueError(f"method {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _load_builtin() -> None:
+    # Imported for their registration side effect.
+    from edgebench.methods import ffa_lora, lora  # noqa: F401
+
+
+def get_method(name: str) -> MethodSpec:
+    """The registered method called `name`; KeyError lists the known names."""
+    _load_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; expected one of: {', '.join(method_names())}") from None
+
+
+def method_names() -> list[str]:
+    """Names of every registered method, sorted."""
+    _load_builtin()
+    return sorted(_REGISTRY)

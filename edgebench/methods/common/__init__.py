@@ -1,0 +1,1 @@
+"""Helpers shared by methods: named trainable state, weighted averaging, the local training loop."""

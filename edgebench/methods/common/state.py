@@ -1,0 +1,72 @@
+"""Trainable tensors under stable, wrapper-independent names.
+
+PEFT prefixes parameter names with ``base_model.model.`` and suffixes adapter weights with the
+adapter name (``.default``); the wire and the checkpoints use the plain names instead, so that a
+payload reads the same whatever wraps the backbone.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+_PEFT_PREFIX = "base_model.model."
+_ADAPTER_SEGMENT = re.compile(r"\.default(?=\.|$)")
+_MODULES_TO_SAVE = ".modules_to_save"
+
+
+def wire_name(param_name: str) -> str:
+    """`base_model.model.x.lora_A.default.weight` -> `x.lora_A.weight`."""
+    name = param_name.removeprefix(_PEFT_PREFIX)
+    name = name.replace(_MODULES_TO_SAVE, "")
+    return _ADAPTER_SEGMENT.sub("", name)
+
+
+def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Every parameter with ``requires_grad``, keyed by wire name, in module order."""
+    named = {wire_name(n): p for n, p in model.named_parameters() if p.requires_grad}
+    return named
+
+
+def trainable_state(model: nn.Module, names: list[str] | None = None) -> dict[str, torch.Tensor]:
+    """Detached contiguous copies of the trainable tensors (all, or only `names`)."""
+    params = trainable_parameters(model)
+    keys = names if names is not None else list(params)
+    return {k: params[k].detach().clone().contiguous() for k in keys}
+
+
+def load_trainable_state(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy `tensors` into the model's trainable parameters in place; names and shapes must match."""
+    params = trainable_parameters(model)
+    unknown = sorted(set(tensors) - set(params))
+    if unknown:
+        raise KeyError(f"payload names tensors the model does not train: {unknown[:3]}")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            target = params[name]
+            if tuple(target.shape) != tuple(value.shape):
+                raise ValueError(f"{name}: shape {tuple(value.shape)} != model's {tuple(target.shape)}")
+            target.copy_(value.to(dtype=target.dtype, device=target.device))
+
+
+def expected_shapes(tensors: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    """Name -> shape, for checking replies against what was sent."""
+    return {k: tuple(v.shape) for k, v in tensors.items()}
+
+
+def mismatch_reason(expected: dict[str, tuple[int, ...]], got: dict[str, torch.Tensor]) -> str | None:
+    """Why `got` does not match the expected names and shapes, or None when it does."""
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    if missing:
+        return f"missing tensors {missing[:3]}{' ...' if len(missing) > 3 else ''}"
+    if extra:
+        return f"unexpected tensors {extra[:3]}{' ...' if len(extra) > 3 else ''}"
+    for name, shape in expected.items():
+        if tuple(got[name].shape) != shape:
+            return f"{name}: shape {tuple(got[name].shape)}, expected {shape}"
+        if not torch.isfinite(got[name]).all():
+            return f"{name}: contains NaN or Inf"
+    return None

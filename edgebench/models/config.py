@@ -1,0 +1,28 @@
+"""The `model:` section of an experiment file."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TinyBertConfig(BaseModel):
+    """Shape of the random-init `tiny-bert` smoke model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layers: int = Field(2, ge=1)
+    hidden: int = Field(64, ge=8)
+    heads: int = Field(2, ge=1)
+    intermediate: int = Field(128, ge=8)
+    vocab_size: int = Field(1000, ge=100)
+    max_positions: int = Field(512, ge=16)
+
+
+class ModelConfig(BaseModel):
+    """`name`: `tiny-bert`, `minilm-l6`, a Hugging Face hub name, or a local directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "tiny-bert"
+    tiny: TinyBertConfig = Field(default_factory=TinyBertConfig)
+    revision: str | None = None

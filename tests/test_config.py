@@ -1,0 +1,106 @@
+"""Experiment files: valid ones load with defaults filled, bad ones give one precise error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgebench.config import ConfigError, load_config
+from edgebench.methods.lora.config import LoraParams
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["smoke.yaml", "quickstart.yaml"])
+def test_shipped_configs_load(name: str) -> None:
+    config = load_config(REPO / "runners" / "configs" / name)
+    assert [m.method for m in config.methods][:2] == ["lora", "ffa_lora"]
+    assert isinstance(config.methods[0].params, LoraParams)
+
+
+def test_defaults_are_filled_and_hash_is_stable(write_config) -> None:
+    path = write_config({"federation": {"local_steps": None}})
+    config = load_config(path)
+    assert config.federation.local_steps == 10  # neither steps nor epochs given
+    assert config.methods[0].params.alpha is None and config.methods[0].params.scaling_alpha == 4.0
+    assert config.hash() == load_config(path).hash()
+    assert config.as_dict()["methods"][0] == {
+        "method": "lora",
+        "name": "lora",
+        "r": 4,
+        "alpha": None,
+        "dropout": 0.0,
+        "target_modules": ["query", "value"],
+    }
+
+
+BAD_CONFIGS = [
+    (
+        {"federation": {"clients_per_round": 12, "num_clients": 10}},
+        "federation.clients_per_round: must be <= num_clients (got 12 > 10)",
+    ),
+    ({"federation": {"rounds": 0}}, "federation.rounds: expected greater than or equal to 1 (got 0)"),
+    ({"federation": {"lr": "fast"}}, "federation.lr: expected a valid number"),
+    (
+        {"federation": {"local_steps": 3, "local_epochs": 1}},
+        "federation.local_epochs: set either local_steps or local_epochs, not both",
+    ),
+    ({"federation": {"roundz": 3}}, "federation.roundz: unknown key; expected one of: "),
+    ({"partition": {"scheme": "random"}}, "partition.scheme: expected 'iid', 'dirichlet' or 'shards' (got 'random')"),
+    ({"partition": {"alpha": -1}}, "partition.alpha: expected greater than 0 (got -1)"),
+    ({"methods": [{"method": "lora", "rank": 8}]}, "methods[0].rank: unknown key; expected one of: alpha, dropout,"),
+    (
+        {"methods": [{"method": "fedprox"}]},
+        "methods[0].method: unknown method 'fedprox'; expected one of: ffa_lora, lora",
+    ),
+    ({"methods": [{"r": 8}]}, "methods[0].method: required field is missing"),
+    (
+        {"methods": [{"method": "lora"}, {"method": "lora"}]},
+        "methods[1].name: labels must be unique; 'lora' is used twice",
+    ),
+    ({"methods": [{"method": "lora", "r": 0}]}, "methods[0].r: expected greater than or equal to 1 (got 0)"),
+    ({"methods": []}, "methods: List should have at least 1 item"),
+    ({"data": {"dataset": "sst2"}}, "data.path: required for data.dataset 'sst2'"),
+    ({"data": {"dataset": "imdb"}}, "data.dataset: expected 'ag_news_sample', 'ag_news'"),
+    ({"model": {"tiny": {"hidden": 30, "heads": 4}}}, "model.tiny.heads: must divide model.tiny.hidden (got 4 for 30)"),
+    ({"seed": "x"}, "seed: expected a valid integer"),
+    ({"extra_section": {}}, "extra_section: unknown key; expected one of: data, device, federation, methods,"),
+]
+
+
+@pytest.mark.parametrize(("updates", "message"), BAD_CONFIGS, ids=[m.split(":")[0] for _, m in BAD_CONFIGS])
+def test_bad_config_message(write_config, updates, message: str) -> None:
+    path = write_config(updates)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert f"{path}: {message}" in text, text
+
+
+def test_every_problem_is_reported_at_once(write_config) -> None:
+    path = write_config({"federation": {"rounds": 0, "batch_size": 0}})
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert {p for p, _ in info.value.problems} == {"federation.rounds", "federation.batch_size"}
+
+
+def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match=r"nope.yaml: file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match=r"expected a mapping of sections at top level \(got list\)"):
+        load_config(bad)
+
+
+def test_select_methods_by_label(write_config) -> None:
+    config = load_config(
+        write_config({"methods": [{"method": "lora", "name": "lora-r4", "r": 4}, {"method": "ffa_lora"}]})
+    )
+    assert [m.label for m in config.select_methods(["ffa_lora"]).methods] == ["ffa_lora"]
+    with pytest.raises(ConfigError, match="no method labelled 'lora'"):
+        config.select_methods(["lora"])
