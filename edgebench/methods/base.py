@@ -38,6 +38,10 @@ class MethodParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def problems_for_run(self, rounds: int) -> list[tuple[str, str]]:
+        """(field, message) pairs for settings that cannot work with `rounds` federated rounds."""
+        return []
+
 
 class TrainSettings(BaseModel):
     """Local-training settings shared by every method (the `federation:` section's training part)."""

@@ -34,11 +34,13 @@ def local_train(
     settings: TrainSettings,
     extra_loss: ExtraLoss | None = None,
     after_backward: StepHook | None = None,
+    after_step: StepHook | None = None,
 ) -> tuple[float, int]:
     """One optimizer step per batch over the model's trainable parameters.
 
     `extra_loss` adds a regulariser computed by the method (e.g. FedARA's orthogonality term);
-    `after_backward` sees gradients before the step (e.g. importance tracking). Returns the mean
+    `after_backward` sees gradients before clipping and the step; `after_step` runs after the optimizer
+    step with gradients still in place (AdaLoRA's order for importance and masking). Returns the mean
     cross-entropy over steps (regulariser excluded) and the number of steps taken.
     """
     params = [p for p in model.parameters() if p.requires_grad]
@@ -56,6 +58,8 @@ def local_train(
         if settings.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
         optimizer.step()
+        if after_step is not None:
+            after_step(model)
         total_loss += float(loss.detach())
         steps += 1
     return (total_loss / steps if steps else float("nan")), steps

@@ -1,0 +1,153 @@
+"""Truncated-SVD adapters: y = W0 x + (alpha / r0) * P (lambda * (Q x)), with shrinking and unwrapping.
+
+Each adapter remembers the original rank index of every triplet it still holds (`rank_ids`), so rows
+of P, lambda and Q can be matched across rounds after some triplets were physically removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from edgebench.methods.fedara.config import FedARAParams
+
+HEAD_NAMES = ("classifier", "score")
+
+
+class SVDLinear(nn.Module):
+    """A frozen Linear plus a trainable P diag(lambda) Q update over its active triplets."""
+
+    def __init__(self, base: nn.Linear, r0: int, scaling: float, dropout: float) -> None:
+        super().__init__()
+        self.base = base
+        self.scaling = scaling
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        out_features, in_features = base.weight.shape
+        self.P = nn.Parameter(torch.zeros(out_features, r0, dtype=base.weight.dtype))
+        self.lam = nn.Parameter(torch.zeros(r0, dtype=base.weight.dtype))
+        self.Q = nn.Parameter(torch.zeros(r0, in_features, dtype=base.weight.dtype))
+        self.rank_ids: list[int] = list(range(r0))
+        self.register_buffer("lam_mask", torch.ones(r0, dtype=base.weight.dtype), persistent=False)
+
+    @property
+    def rank(self) -> int:
+        return len(self.rank_ids)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.base(x)
+        if not self.rank_ids:
+            return out
+        low = self.dropout(x) @ self.Q.T  # (..., r)
+        return out + (low * self.lam) @ self.P.T * self.scaling
+
+    def init_gaussian(self, std: float, generator: torch.Generator) -> None:
+        with torch.no_grad():
+            self.P.copy_(torch.randn(self.P.shape, generator=generator) * std)
+            self.Q.copy_(torch.randn(self.Q.shape, generator=generator) * std)
+            self.lam.zero_()
+
+    def init_svd(self) -> None:
+        """P, Q = top singular vectors of the frozen weight; lambda = 0 so the model is unchanged."""
+        with torch.no_grad():
+            u, _, vh = torch.linalg.svd(self.base.weight.detach().float(), full_matrices=False)
+            r = self.P.shape[1]
+            self.P.copy_(u[:, :r].to(self.P.dtype))
+            self.Q.copy_(vh[:r, :].to(self.Q.dtype))
+            self.lam.zero_()
+
+    def keep(self, rank_ids: Sequence[int]) -> None:
+        """Physically keep only the triplets whose original index is in `rank_ids` (no revival)."""
+        position = {rid: i for i, rid in enumerate(self.rank_ids)}
+        missing = [r for r in rank_ids if r not in position]
+        if missing:
+            raise ValueError(f"cannot revive dropped triplets {missing[:5]}; held {self.rank_ids[:12]}")
+        if list(rank_ids) == self.rank_ids:
+            return
+        rows = torch.tensor([position[r] for r in rank_ids], dtype=torch.long)
+        with torch.no_grad():
+            self.P = nn.Parameter(self.P.detach().index_select(1, rows).clone())
+            self.lam = nn.Parameter(self.lam.detach().index_select(0, rows).clone())
+            self.Q = nn.Parameter(self.Q.detach().index_select(0, rows).clone())
+            self.lam_mask = self.lam_mask.index_select(0, rows).clone()
+        self.rank_ids = list(rank_ids)
+
+    def set_mask(self, active_ids: Sequence[int]) -> None:
+        """AdaLoRA-style masking (revival ablation): lambda of inactive triplets is held at 0."""
+        active = set(active_ids)
+        mask = torch.tensor([1.0 if r in active else 0.0 for r in self.rank_ids], dtype=self.lam_mask.dtype)
+        self.lam_mask.copy_(mask)
+        self.apply_mask()
+
+    def apply_mask(self) -> None:
+        """Zero lambda of masked triplets in place (after every optimizer step, as AdaLoRA does)."""
+        if not bool(self.lam_mask.all()):
+            with torch.no_grad():
+                self.lam.mul_(self.lam_mask)
+
+    def orthogonality(self) -> torch.Tensor:
+        """||P^T P - I||_F + ||Q Q^T - I||_F over the active (unmasked) triplets."""
+        keep = self.lam_mask.bool()
+        p = self.P[:, keep]
+        q = self.Q[keep]
+        eye = torch.eye(p.shape[1], dtype=p.dtype, device=p.device)
+        return torch.linalg.norm(p.T @ p - eye) + torch.linalg.norm(q @ q.T - eye)
+
+
+def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
+    parent_name, _, child = name.rpartition(".")
+    return (model.get_submodule(parent_name) if parent_name else model), child
+
+
+def attach_svd_adapters(model: nn.Module, params: FedARAParams, seed: int) -> dict[str, SVDLinear]:
+    """Replace every target Linear with an SVDLinear at rank r0; returns them by module name.
+
+    The gaussian init is drawn from a generator seeded by `seed`, in module order, so every process
+    builds the same adapters.
+    """
+    targets = [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and name.rpartition(".")[2] in params.target_modules
+    ]
+    if not targets:
+        raise ValueError(f"no Linear module named any of {params.target_modules} in {type(model).__name__}")
+    generator = torch.Generator().manual_seed(seed)
+    adapters: dict[str, SVDLinear] = {}
+    for name in targets:
+        parent, child = _parent(model, name)
+        adapter = SVDLinear(getattr(parent, child), params.r0, params.scaling, params.dropout)
+        if params.init == "svd":
+            adapter.init_svd()
+        else:
+            adapter.init_gaussian(params.init_std, generator)
+        setattr(parent, child, adapter)
+        adapters[name] = adapter
+    return adapters
+
+
+def unwrap(model: nn.Module, name: str) -> nn.Linear:
+    """Put the original frozen Linear back in place of the adapter at `name` (module pruning)."""
+    parent, child = _parent(model, name)
+    adapter = getattr(parent, child)
+    if not isinstance(adapter, SVDLinear):
+        raise TypeError(f"{name} is not an SVD adapter")
+    setattr(parent, child, adapter.base)
+    return adapter.base
+
+
+def adapters_of(model: nn.Module) -> dict[str, SVDLinear]:
+    """The SVD adapters currently wrapped in `model`, by module name."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, SVDLinear)}
+
+
+def make_head_trainable(model: nn.Module) -> list[str]:
+    """Unfreeze the classification head; returns the parameter names made trainable."""
+    for head in HEAD_NAMES:
+        module = getattr(model, head, None)
+        if isinstance(module, nn.Module):
+            for param in module.parameters():
+                param.requires_grad_(True)
+            return [f"{head}.{n}" for n, _ in module.named_parameters()]
+    raise ValueError(f"{type(model).__name__} has no classification head named any of {HEAD_NAMES}")

@@ -1,0 +1,85 @@
+"""Client half of FedARA: follow the broadcast mask, train with the orthogonality term, upload scores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from edgebench.methods.base import Batch, FitResult, MethodClient, Payload, TrainSettings
+from edgebench.methods.common.state import load_trainable_state, trainable_state
+from edgebench.methods.common.training import local_train
+from edgebench.methods.fedara.adapter import adapters_of, attach_svd_adapters, make_head_trainable, unwrap
+from edgebench.methods.fedara.config import FedARAParams
+from edgebench.methods.fedara.importance import ImportanceTracker
+
+SCORES_SUFFIX = ".scores"
+
+
+class FedARAClient(MethodClient):
+    """Holds SVD adapters; shrinks and unwraps them as the server's rank lists dictate."""
+
+    params: FedARAParams
+
+    def build(self, base_model: nn.Module) -> nn.Module:
+        attach_svd_adapters(base_model, self.params, self.seed)
+        make_head_trainable(base_model)
+        return base_model
+
+    def initial_parameters(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        return trainable_state(model)
+
+    def apply(self, model: nn.Module, payload: Payload) -> None:
+        """Restructure the adapters to the broadcast ranks (physically), then load the tensors."""
+        ranks: dict[str, list[int]] = payload.meta["ranks"]
+        masks: dict[str, list[int]] | None = payload.meta.get("mask")
+        for name, adapter in adapters_of(model).items():
+            ids = ranks.get(name, [])
+            if not ids:
+                unwrap(model, name)
+                continue
+            adapter.keep(ids)
+            adapter.set_mask(masks[name] if masks is not None else ids)
+        load_trainable_state(model, {k: v for k, v in payload.tensors.items() if not k.endswith(SCORES_SUFFIX)})
+        for adapter in adapters_of(model).values():
+            adapter.apply_mask()
+
+    def fit(
+        self,
+        model: nn.Module,
+        payload: Payload,
+        batches: Iterable[Batch],
+        settings: TrainSettings,
+        client_state: Payload | None,
+    ) -> FitResult:
+        self.apply(model, payload)
+        adapters = adapters_of(model)
+        p = self.params
+        if p.client_ema_persist and client_state is not None:
+            tracker = ImportanceTracker.from_payload(client_state, p.beta1, p.beta2, adapters)
+        else:
+            tracker = ImportanceTracker(p.beta1, p.beta2)
+
+        def orthogonality(_: nn.Module) -> torch.Tensor:
+            return p.orth_reg_weight * torch.stack([a.orthogonality() for a in adapters.values()]).mean()
+
+        def after_step(_: nn.Module) -> None:
+            tracker.update(adapters)
+            for adapter in adapters.values():
+                adapter.apply_mask()
+
+        use_reg = p.orth_reg_weight > 0 and bool(adapters)
+        loss, steps = local_train(
+            model, batches, settings, extra_loss=orthogonality if use_reg else None, after_step=after_step
+        )
+        tensors = trainable_state(model)
+        for name, scores in tracker.triplet_scores(adapters).items():
+            tensors[name + SCORES_SUFFIX] = scores
+        uplink = Payload(tensors=tensors, meta={"mask_digest": payload.meta["mask_digest"]})
+        return FitResult(
+            payload=uplink,
+            train_loss=loss,
+            num_steps=steps,
+            client_state=tracker.to_payload() if p.client_ema_persist else None,
+        )

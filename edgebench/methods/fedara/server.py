@@ -1,0 +1,203 @@
+"""Server half of FedARA: weighted FedAvg over active ranks, score smoothing, budgeted allocation.
+
+After aggregating round t the server keeps the b(t) triplets with the highest smoothed scores
+(globally across modules by default), physically drops the rest from its global state, and prunes
+modules left with rank 0. The next round's downlink carries only the surviving tensors and each
+module's surviving original rank indices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import torch
+
+from edgebench.methods.base import ClientReply, MethodServer, Payload, RoundOutcome
+from edgebench.methods.common.fedavg import weighted_average
+from edgebench.methods.common.state import mismatch_reason
+from edgebench.methods.fedara.budget import budget_at
+from edgebench.methods.fedara.client import SCORES_SUFFIX
+from edgebench.methods.fedara.config import FedARAParams
+
+_ADAPTER_PARTS = (".P", ".lam", ".Q")
+
+
+def mask_digest(ranks: dict[str, list[int]], mask: dict[str, list[int]] | None) -> str:
+    """Short fingerprint of a broadcast mask; replies must echo it."""
+    text = json.dumps({"ranks": ranks, "mask": mask}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class FedARAServer(MethodServer):
+    """Global adapters over active ranks, smoothed triplet scores, the rank budget and pruned modules."""
+
+    params: FedARAParams
+
+    def initialize(self, initial: dict[str, torch.Tensor]) -> None:
+        self.modules = [k[: -len(".P")] for k in initial if k.endswith(".P")]
+        if not self.modules:
+            raise ValueError("initial parameters hold no FedARA adapters")
+        r0 = self.params.r0
+        self.tensors = {k: v.detach().clone() for k, v in initial.items()}
+        self.head_keys = [k for k in initial if not k.endswith(_ADAPTER_PARTS)]
+        self.ids: dict[str, list[int]] = {m: list(range(r0)) for m in self.modules}
+        self.active: dict[str, list[int]] = {m: list(range(r0)) for m in self.modules}
+        self.smoothed: dict[str, torch.Tensor] = {m: torch.zeros(r0, dtype=torch.float32) for m in self.modules}
+        self.t_init, self.t_final = self.params.schedule_rounds(self.total_rounds)
+        self.b0 = r0 * len(self.modules)
+        self.b_target = round(self.params.r_target * len(self.modules))
+
+    # -- broadcast -----------------------------------------------------------------------------
+    def _meta(self) -> dict:
+        meta: dict = {"ranks": self.ids}
+        mask = self.active if self.params.allow_revival else None
+        if mask is not None:
+            meta["mask"] = mask
+        meta["mask_digest"] = mask_digest(self.ids, mask)
+        return meta
+
+    def configure_round(self, rnd: int, client_ids: list[int]) -> dict[int, Payload]:
+        meta = {"round": rnd, **self._meta()}
+        return {cid: Payload(tensors=self.tensors, meta=meta) for cid in client_ids}
+
+    def global_payload(self) -> Payload:
+        return Payload(tensors=self.tensors, meta=self._meta())
+
+    def expected_uplink(self) -> dict[str, tuple[int, ...]]:
+        """Names and shapes a valid reply must carry: active P, lambda, Q, head, one score per triplet."""
+        shapes = {k: tuple(v.shape) for k, v in self.tensors.items()}
+        for m in self.modules:
+            if self.ids[m]:
+                shapes[m + SCORES_SUFFIX] = (len(self.ids[m]),)
+        return shapes
+
+    # -- aggregation ---------------------------------------------------------------------------
+    def aggregate(self, rnd: int, replies: list[ClientReply]) -> RoundOutcome:
+        expected = self.expected_uplink()
+        digest = self._meta()["mask_digest"]
+        accepted: list[ClientReply] = []
+        rejected: dict[int, str] = {}
+        for reply in replies:
+            reason = mismatch_reason(expected, reply.payload.tensors)
+            if reason is None and reply.payload.meta.get("mask_digest") != digest:
+                reason = f"trained under another mask (digest {reply.payload.meta.get('mask_digest')!r} != {digest!r})"
+            if reason is None and reply.num_examples <= 0:
+                reason = f"num_examples must be positive (got {reply.num_examples})"
+            if reason is None:
+                accepted.append(reply)
+            else:
+                rejected[reply.client_id] = reason
+        if accepted:
+            averaged = weighted_average(
+                [r.payload.tensors for r in accepted], [r.num_examples for r in accepted], list(expected)
+            )
+            c = self.params.server_score_smoothing
+            for key, value in averaged.items():
+                if key.endswith(SCORES_SUFFIX):
+                    module = key[: -len(SCORES_SUFFIX)]
+                    self.smoothed[module] = c * self.smoothed[module] + (1 - c) * value.float()
+                else:
+                    self.tensors[key] = value
+        budget = budget_at(rnd, self.total_rounds, self.b0, self.b_target, self.t_init, self.t_final)
+        self._allocate(budget)
+        return RoundOutcome(
+            accepted=[r.client_id for r in accepted], rejected=rejected, module_ranks=self.module_ranks(), budget=budget
+        )
+
+    # -- allocation ----------------------------------------------------------------------------
+    def _candidates(self) -> list[tuple[float, int, int, str]]:
+        """(score, module index, rank id, module) of every triplet that may be kept."""
+        pool = self.ids if self.params.allow_revival else self.active
+        out = []
+        for mi, m in enumerate(self.modules):
+            position = {rid: i for i, rid in enumerate(self.ids[m])}
+            for rid in pool[m]:
+                out.append((float(self.smoothed[m][position[rid]]), mi, rid, m))
+        return out
+
+    def select(self, budget: int) -> dict[str, list[int]]:
+        """The triplets to keep under `budget`, per module (original ids, ascending).
+
+        Highest smoothed score first; ties go to the earlier module, then the lower rank id.
+        """
+        candidates = sorted(self._candidates(), key=lambda c: (-c[0], c[1], c[2]))
+        keep: dict[str, list[int]] = {m: [] for m in self.modules}
+        if self.params.allocation == "uniform":
+            live = [m for m in self.modules if any(c[3] == m for c in candidates)]
+            quota = {
+                m: budget // max(len(live), 1) + (1 if i < budget % max(len(live), 1) else 0)
+                for i, m in enumerate(live)
+            }
+            for _, _, rid, m in candidates:
+                if len(keep[m]) < quota.get(m, 0):
+                    keep[m].append(rid)
+        else:
+            chosen: list[tuple[float, int, int, str]] = []
+            if not self.params.prune_modules:
+                firsts = {}
+                for c in candidates:
+                    firsts.setdefault(c[3], c)
+                chosen = list(firsts.values())
+            taken = {(c[3], c[2]) for c in chosen}
+            for c in candidates:
+                if len(chosen) >= budget:
+                    break
+                if (c[3], c[2]) not in taken:
+                    chosen.append(c)
+            for _, _, rid, m in chosen:
+                keep[m].append(rid)
+        if self.params.prune_modules and self.params.module_prune_threshold > 0:
+            total = sum(float(s.sum()) for s in self.smoothed.values())
+            for m in self.modules:
+                share = float(self.smoothed[m].sum()) / total if total > 0 else 1.0
+                if share < self.params.module_prune_threshold:
+                    keep[m] = []
+        return {m: sorted(ids) for m, ids in keep.items()}
+
+    def _allocate(self, budget: int) -> None:
+        current = sum(len(v) for v in self.active.values())
+        if budget >= current and not self.params.allow_revival and self.params.module_prune_threshold == 0:
+            return
+        keep = self.select(budget)
+        if self.params.allow_revival:
+            self.active = keep
+            return
+        for m in self.modules:
+            if keep[m] == self.ids[m]:
+                continue
+            position = {rid: i for i, rid in enumerate(self.ids[m])}
+            rows = torch.tensor([position[r] for r in keep[m]], dtype=torch.long)
+            if keep[m]:
+                self.tensors[m + ".P"] = self.tensors[m + ".P"].index_select(1, rows).contiguous()
+                self.tensors[m + ".lam"] = self.tensors[m + ".lam"].index_select(0, rows).contiguous()
+                self.tensors[m + ".Q"] = self.tensors[m + ".Q"].index_select(0, rows).contiguous()
+            else:
+                for part in _ADAPTER_PARTS:
+                    del self.tensors[m + part]
+            self.smoothed[m] = self.smoothed[m].index_select(0, rows)
+            self.ids[m] = list(keep[m])
+            self.active[m] = list(keep[m])
+
+    # -- reporting and checkpoints -------------------------------------------------------------
+    def module_ranks(self) -> dict[str, int]:
+        return {m: len(self.active[m]) for m in self.modules}
+
+    def pruned_modules(self) -> list[str]:
+        return [m for m in self.modules if not self.ids[m]]
+
+    def state_dict(self) -> Payload:
+        tensors = dict(self.tensors)
+        tensors |= {f"{m}.smoothed_scores": s for m, s in self.smoothed.items()}
+        return Payload(tensors=tensors, meta={"modules": self.modules, "ids": self.ids, "active": self.active})
+
+    def load_state_dict(self, state: Payload) -> None:
+        self.modules = list(state.meta["modules"])
+        self.ids = {m: list(v) for m, v in state.meta["ids"].items()}
+        self.active = {m: list(v) for m, v in state.meta["active"].items()}
+        self.smoothed = {m: state.tensors[f"{m}.smoothed_scores"].float() for m in self.modules}
+        self.tensors = {k: v for k, v in state.tensors.items() if not k.endswith(".smoothed_scores")}
+        self.head_keys = [k for k in self.tensors if not k.endswith(_ADAPTER_PARTS)]
+        self.t_init, self.t_final = self.params.schedule_rounds(self.total_rounds)
+        self.b0 = self.params.r0 * len(self.modules)
+        self.b_target = round(self.params.r_target * len(self.modules))

@@ -1,0 +1,328 @@
+"""FedARA: SVD adapters, importance, budget, allocation, physical shrinking and pruning, exact bytes."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from edgebench.fl.codec import decode, encode, header_bytes
+from edgebench.methods import get_method
+from edgebench.methods.base import ClientReply, Payload, TrainSettings
+from edgebench.methods.fedara.adapter import SVDLinear, adapters_of, attach_svd_adapters, unwrap
+from edgebench.methods.fedara.budget import BudgetError, budget_at
+from edgebench.methods.fedara.config import FedARAParams
+from edgebench.methods.fedara.importance import ImportanceTracker
+from edgebench.methods.fedara.server import FedARAServer
+from edgebench.models import ModelConfig, TinyBertConfig, resolve_model
+
+HIDDEN, LAYERS, LABELS, R0 = 32, 2, 4, 6
+MODULES = 2 * LAYERS
+CORPUS = ["stocks fell sharply on monday", "the team won the cup final", "new chip doubles battery life"] * 20
+
+
+def _base():
+    cfg = ModelConfig(tiny=TinyBertConfig(layers=LAYERS, hidden=HIDDEN, heads=2, intermediate=64, vocab_size=200))
+    return resolve_model(cfg, LABELS, seed=0, tokenizer_corpus=CORPUS)
+
+
+def _batch(tokenizer) -> dict[str, torch.Tensor]:
+    enc = tokenizer(CORPUS[:8], padding=True, return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": torch.arange(8) % 4}
+
+
+def _setup(rounds: int = 5, **params):
+    resolved = _base()
+    p = FedARAParams(r0=R0, **params)
+    spec = get_method("fedara")
+    client = spec.client_cls(p, seed=0)
+    model = client.build(resolved.model)
+    server = spec.server_cls(p, total_rounds=rounds)
+    server.initialize(client.initial_parameters(model))
+    return client, server, model, _batch(resolved.tokenizer)
+
+
+def _randomize(model: nn.Module, seed: int = 1) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for adapter in adapters_of(model).values():
+            for p in (adapter.P, adapter.lam, adapter.Q):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+
+
+# -- adapter -------------------------------------------------------------------------------------
+
+
+def test_fresh_gaussian_adapters_leave_the_model_unchanged_and_svd_init_spans_w0() -> None:
+    base = _base()
+    base.model.eval()
+    reference = copy.deepcopy(base.model)
+    batch = _batch(base.tokenizer)
+    attach_svd_adapters(base.model, FedARAParams(r0=R0), seed=0)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    assert torch.allclose(base.model(**inputs).logits, reference(**inputs).logits, atol=1e-6)  # lambda = 0
+
+    linear = nn.Linear(16, 12)
+    adapter = SVDLinear(linear, r0=4, scaling=1.0, dropout=0.0)
+    adapter.init_svd()
+    assert torch.allclose(adapter.P.T @ adapter.P, torch.eye(4), atol=1e-5)
+    assert torch.allclose(adapter.Q @ adapter.Q.T, torch.eye(4), atol=1e-5)
+    assert float(adapter.orthogonality().detach()) < 1e-4
+
+
+def test_shrunk_adapters_equal_unshrunk_with_dropped_triplets_zeroed() -> None:
+    _, _, model, batch = _setup()
+    _randomize(model)
+    zeroed = copy.deepcopy(model)
+    keep = {name: [0, 2, 5] if i % 2 else [1] for i, name in enumerate(adapters_of(model))}
+    for name, adapter in adapters_of(zeroed).items():
+        with torch.no_grad():
+            for rid in range(R0):
+                if rid not in keep[name]:
+                    adapter.lam[rid] = 0.0
+    for name, adapter in adapters_of(model).items():
+        adapter.keep(keep[name])
+        assert adapter.P.shape == (HIDDEN, len(keep[name])) and adapter.Q.shape == (len(keep[name]), HIDDEN)
+        assert adapter.rank_ids == keep[name]
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    model.eval(), zeroed.eval()
+    assert torch.allclose(model(**inputs).logits, zeroed(**inputs).logits, atol=1e-5)
+    with pytest.raises(ValueError, match="cannot revive"):
+        next(iter(adapters_of(model).values())).keep([3])
+
+
+def test_unwrapped_module_is_exactly_the_base_layer_and_full_pruning_restores_parameter_count() -> None:
+    base = _base()
+    base_params = sum(p.numel() for p in base.model.parameters())
+    original = {n: m for n, m in base.model.named_modules() if isinstance(m, nn.Linear)}
+    attach_svd_adapters(base.model, FedARAParams(r0=R0), seed=0)
+    _randomize(base.model)
+    x = torch.randn(3, HIDDEN)
+    for name in list(adapters_of(base.model)):
+        restored = unwrap(base.model, name)
+        assert restored is original[name]
+        assert torch.equal(base.model.get_submodule(name)(x), original[name](x))
+    assert not adapters_of(base.model)
+    assert sum(p.numel() for p in base.model.parameters()) == base_params
+
+
+# -- importance ------------------------------------------------------------------------------------
+
+
+def test_one_importance_update_gives_the_hand_computed_scores() -> None:
+    adapter = SVDLinear(nn.Linear(3, 2), r0=2, scaling=1.0, dropout=0.0)
+    with torch.no_grad():
+        adapter.P.copy_(torch.tensor([[1.0, 2.0], [-1.0, 0.5]]))
+        adapter.lam.copy_(torch.tensor([0.5, -2.0]))
+        adapter.Q.copy_(torch.tensor([[1.0, 0.0, 2.0], [0.0, -1.0, 1.0]]))
+    adapter.P.grad = torch.tensor([[0.1, 0.2], [0.3, -0.4]])
+    adapter.lam.grad = torch.tensor([2.0, 1.0])
+    adapter.Q.grad = torch.tensor([[1.0, 5.0, 0.5], [2.0, 2.0, -2.0]])
+    b1, b2 = 0.8, 0.7
+    tracker = ImportanceTracker(b1, b2)
+    tracker.update({"m": adapter})
+    # From zero EMAs: I_bar = (1-b1) I ; U_bar = (1-b2) |I - I_bar| = (1-b2) b1 I ; s = (1-b1)(1-b2) b1 I^2
+    k = (1 - b1) * (1 - b2) * b1
+    i_p = torch.tensor([[0.1, 0.4], [0.3, 0.2]])
+    i_lam = torch.tensor([1.0, 2.0])
+    i_q = torch.tensor([[1.0, 0.0, 1.0], [0.0, 2.0, 2.0]])
+    expected = k * (i_lam**2 + (i_p**2).mean(dim=0) + (i_q**2).mean(dim=1))
+    assert torch.allclose(tracker.triplet_scores({"m": adapter})["m"], expected, rtol=1e-6)
+    # triplet 0: k * (1 + (0.01 + 0.09)/2 + (1 + 0 + 1)/3), by hand
+    assert math.isclose(float(expected[0]), k * (1 + 0.05 + 2 / 3), rel_tol=1e-6)
+
+
+# -- budget ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("rounds", "t_init", "t_final"), [(10, 1, 2), (20, 2, 4), (5, 1, 1), (3, 0, 0), (7, 2, 0)])
+def test_budget_follows_the_cubic_schedule(rounds: int, t_init: int, t_final: int) -> None:
+    b0, bt = 48, 16
+    got = [budget_at(t, rounds, b0, bt, t_init, t_final) for t in range(1, rounds + 1)]
+    span = rounds - t_final - t_init
+    for t, b in enumerate(got, start=1):
+        if t <= t_init:
+            assert b == b0
+        elif t <= rounds - t_final:
+            assert b == int(bt + (b0 - bt) * (1 - (t - t_init) / span) ** 3)
+        else:
+            assert b == bt
+    assert got[-1] == bt and all(x >= y for x, y in itertools.pairwise(got))
+
+
+def test_budget_edge_cases_are_clear_errors(write_config) -> None:
+    with pytest.raises(BudgetError, match=r"t_init \+ t_final must be < rounds \(got 1 \+ 1 >= 2\)"):
+        budget_at(1, 2, 10, 4, 1, 1)
+    from edgebench.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"methods\[0\].t_init: t_init \+ t_final must be < federation.rounds"):
+        load_config(write_config({"federation": {"rounds": 2}, "methods": [{"method": "fedara"}]}))
+    with pytest.raises(ConfigError, match=r"methods\[0\].r_target: must be <= r0"):
+        load_config(write_config({"methods": [{"method": "fedara", "r0": 4, "r_target": 6}]}))
+
+
+# -- allocation -----------------------------------------------------------------------------------
+
+
+def _server_with_scores(scores: dict[str, list[float]], **params) -> FedARAServer:
+    r0 = len(next(iter(scores.values())))
+    server = FedARAServer(FedARAParams(r0=r0, r_target=1, **params), total_rounds=10)
+    initial = {}
+    for m in scores:
+        initial |= {f"{m}.P": torch.zeros(3, r0), f"{m}.lam": torch.zeros(r0), f"{m}.Q": torch.zeros(r0, 3)}
+    server.initialize(initial | {"classifier.weight": torch.zeros(2, 3)})
+    server.smoothed = {m: torch.tensor(s) for m, s in scores.items()}
+    return server
+
+
+def test_global_allocation_keeps_exactly_the_top_b_with_deterministic_ties() -> None:
+    server = _server_with_scores({"a": [0.9, 0.1, 0.5, 0.5], "b": [0.5, 0.8, 0.0, 0.2], "c": [0.0, 0.0, 0.0, 0.0]})
+    assert server.select(4) == {"a": [0, 2, 3], "b": [1], "c": []}  # 0.9, 0.8, then tie 0.5 x3: a2, a3 before b0
+    assert server.select(5) == {"a": [0, 2, 3], "b": [0, 1], "c": []}
+    assert server.select(0) == {"a": [], "b": [], "c": []}
+    no_pruning = _server_with_scores({"a": [0.9, 0.1], "b": [0.5, 0.8], "c": [0.0, 0.0]}, prune_modules=False)
+    assert no_pruning.select(3) == {"a": [0], "b": [1], "c": [0]}  # each module keeps its best first
+    uniform = _server_with_scores({"a": [0.9, 0.1, 0.5], "b": [0.5, 0.8, 0.0]}, allocation="uniform")
+    assert uniform.select(3) == {"a": [0, 2], "b": [1]}
+
+
+def test_allocation_physically_shrinks_and_prunes_on_the_server() -> None:
+    server = _server_with_scores({"a": [0.9, 0.1, 0.5, 0.5], "b": [0.5, 0.8, 0.0, 0.2], "c": [0.0, 0.0, 0.0, 0.0]})
+    server.tensors["a.P"] = torch.arange(12.0).reshape(3, 4)
+    server._allocate(4)
+    assert server.module_ranks() == {"a": 3, "b": 1, "c": 0}
+    assert server.pruned_modules() == ["c"]
+    assert torch.equal(server.tensors["a.P"], torch.arange(12.0).reshape(3, 4)[:, [0, 2, 3]])
+    assert "c.P" not in server.tensors and server.tensors["b.Q"].shape == (1, 3)
+    payload = server.global_payload()
+    assert payload.meta["ranks"] == {"a": [0, 2, 3], "b": [1], "c": []}
+
+
+# -- end to end on the tiny model -------------------------------------------------------------------------
+
+
+def _round(client, server, model, batch, rnd, cids=(0, 1)):
+    downs = server.configure_round(rnd, list(cids))
+    replies, sizes = [], []
+    for cid in cids:
+        blob = encode(downs[cid])
+        fit = client.fit(model, decode(blob), [batch, batch], TrainSettings(lr=1e-2), None)
+        up = encode(fit.payload)
+        sizes.append((blob, up))
+        replies.append(ClientReply(cid, 10 + cid, decode(up)))
+    return server.aggregate(rnd, replies), sizes
+
+
+def test_ranks_shrink_and_clients_follow_with_exact_bytes() -> None:
+    client, server, model, batch = _setup(rounds=5, r_target=2, t_init=1, t_final=1)
+    budgets = []
+    for rnd in range(1, 6):
+        ranks_sent = server.module_ranks()
+        outcome, sizes = _round(client, server, model, batch, rnd)
+        budgets.append(outcome.budget)
+        assert outcome.accepted == [0, 1]
+        assert outcome.active_rank == min(outcome.budget, R0 * MODULES)
+        for down, up in sizes:
+            active = {m: r for m, r in ranks_sent.items() if r > 0}
+            adapter_floats = sum(HIDDEN * r + r + r * HIDDEN for r in active.values())
+            head_floats = LABELS * HIDDEN + LABELS
+            score_floats = sum(active.values())
+            assert len(down) - header_bytes(down) == (adapter_floats + head_floats) * 4
+            assert len(up) - header_bytes(up) == (adapter_floats + head_floats + score_floats) * 4
+            assert decode(down).meta["ranks"] == {m: ids for m, ids in server_ids_before(ranks_sent, down).items()}
+    assert budgets == [budget_at(t, 5, R0 * MODULES, 2 * MODULES, 1, 1) for t in range(1, 6)]
+    # The shared model now holds exactly the server's structure.
+    client.apply(model, server.global_payload())
+    held = {n: a.rank for n, a in adapters_of(model).items()}
+    assert held == {m: r for m, r in server.module_ranks().items() if r > 0}
+    assert sum(server.module_ranks().values()) == 2 * MODULES
+
+
+def server_ids_before(ranks_sent: dict[str, int], down: bytes) -> dict[str, list[int]]:
+    ranks = decode(down).meta["ranks"]
+    assert {m: len(ids) for m, ids in ranks.items()} == ranks_sent
+    return ranks
+
+
+def test_pruned_module_is_a_plain_linear_on_the_client() -> None:
+    client, server, model, batch = _setup(rounds=5, r_target=1, t_init=1, t_final=1)
+    _round(client, server, model, batch, 1)
+    victim = server.modules[0]
+    server.smoothed[victim].zero_()
+    for m in server.modules[1:]:
+        server.smoothed[m] += 1.0
+    server._allocate(2)
+    assert victim in server.pruned_modules()
+    client.apply(model, server.global_payload())
+    layer = model.get_submodule(victim)
+    assert type(layer) is nn.Linear and not any(p.requires_grad for p in layer.parameters())
+    fit = client.fit(model, server.global_payload(), [batch], TrainSettings(), None)
+    assert not any(k.startswith(victim + ".") for k in fit.payload.tensors)
+
+
+def test_mismatched_replies_are_rejected_and_not_averaged() -> None:
+    client, server, model, batch = _setup(rounds=5, r_target=2, t_init=1, t_final=1)
+    _round(client, server, model, batch, 1)
+    _round(client, server, model, batch, 2)  # ranks now shrunk
+    down = server.configure_round(3, [0])[0]
+    fit = client.fit(model, decode(encode(down)), [batch], TrainSettings(), None)
+    good = fit.payload
+    m = next(m for m, r in server.module_ranks().items() if r > 0)
+    poisoned = {k: v + 1e3 for k, v in good.tensors.items()}
+    wrong_shape = Payload(dict(poisoned), dict(good.meta))
+    wrong_shape.tensors[m + ".lam"] = torch.zeros(server.module_ranks()[m] + 1)
+    stale = Payload(dict(poisoned), {"mask_digest": "0123456789abcdef"})
+    outcome = server.aggregate(3, [ClientReply(0, 50, wrong_shape), ClientReply(1, 50, stale), ClientReply(2, 5, good)])
+    assert outcome.accepted == [2]
+    assert f"{m}.lam: shape" in outcome.rejected[0]
+    assert "trained under another mask" in outcome.rejected[1]
+    # Only the good reply was averaged: the head (never re-sliced) equals its tensors exactly.
+    for key in ("classifier.weight", "classifier.bias"):
+        assert torch.equal(server.tensors[key], good.tensors[key])
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"allow_revival": True},
+        {"prune_modules": False},
+        {"init": "svd"},
+        {"allocation": "uniform"},
+        {"client_ema_persist": True},
+        {"module_prune_threshold": 0.3},
+    ],
+)
+def test_ablation_variants_run(variant) -> None:
+    client, server, model, batch = _setup(rounds=4, r_target=1, t_init=1, t_final=1, **variant)
+    state = None
+    for rnd in range(1, 5):
+        downs = server.configure_round(rnd, [0])
+        fit = client.fit(model, decode(encode(downs[0])), [batch], TrainSettings(lr=1e-2), state)
+        state = fit.client_state
+        outcome = server.aggregate(rnd, [ClientReply(0, 8, decode(encode(fit.payload)))])
+        assert outcome.accepted == [0], outcome.rejected
+    ranks = server.module_ranks()
+    if variant.get("allow_revival"):
+        # masking only: full r0 tensors are still held and sent
+        assert all(server.tensors[f"{m}.P"].shape[1] == R0 for m in server.modules)
+        assert sum(ranks.values()) == MODULES
+    if variant.get("prune_modules") is False:
+        assert all(r >= 1 for r in ranks.values())
+    if variant.get("client_ema_persist"):
+        assert state is not None and state.tensors
+
+
+def test_server_state_round_trips() -> None:
+    client, server, model, batch = _setup(rounds=5, r_target=2, t_init=1, t_final=1)
+    _round(client, server, model, batch, 1)
+    _round(client, server, model, batch, 2)
+    clone = FedARAServer(server.params, total_rounds=5)
+    clone.load_state_dict(decode(encode(server.state_dict())))
+    assert clone.module_ranks() == server.module_ranks()
+    assert clone.global_payload().meta == server.global_payload().meta
+    assert all(torch.equal(clone.tensors[k], v) for k, v in server.tensors.items())
+    assert all(torch.equal(clone.smoothed[m], s) for m, s in server.smoothed.items())
