@@ -226,7 +226,7 @@ def _cross_field_problems(config: ExperimentConfig) -> list[tuple[str, str]]:
         problems.append(("federation.local_epochs", "set either local_steps or local_epochs, not both"))
     for i, entry in enumerate(config.methods):
         if entry._params is not None:
-            for field_name, message in entry.params.problems_for_run(fed.rounds):
+            for field_name, message in entry.params.problems_for_run(fed.rounds, fed.local_steps):
                 problems.append((f"methods[{i}].{field_name}", message))
     labels = [m.label for m in config.methods]
     for i, label in enumerate(labels):

@@ -173,7 +173,9 @@ class Engine:
         if data.train_tokens is None or data.test_tokens is None:
             data.train_tokens = tokenize(resolved.tokenizer, data.splits.train, fed.max_seq_len)
             data.test_tokens = tokenize(resolved.tokenizer, data.splits.test, fed.max_seq_len)
-        client: MethodClient = spec.client_cls(entry.params, self.config.seed)
+        client: MethodClient = spec.client_cls(
+            entry.params, self.config.seed, rounds=fed.rounds, local_steps=fed.local_steps
+        )
         model = client.build(resolved.model)
         server: MethodServer = spec.server_cls(entry.params, fed.rounds)
         server.initialize(client.initial_parameters(model))

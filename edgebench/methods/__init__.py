@@ -21,7 +21,7 @@ def register(spec: MethodSpec) -> MethodSpec:
 
 def _load_builtin() -> None:
     # Imported for their registration side effect.
-    from edgebench.methods import fedara, ffa_lora, lora  # noqa: F401
+    from edgebench.methods import fedadalora, fedara, ffa_lora, lora  # noqa: F401
 
 
 def get_method(name: str) -> MethodSpec:

@@ -38,8 +38,8 @@ class MethodParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    def problems_for_run(self, rounds: int) -> list[tuple[str, str]]:
-        """(field, message) pairs for settings that cannot work with `rounds` federated rounds."""
+    def problems_for_run(self, rounds: int, local_steps: int | None) -> list[tuple[str, str]]:
+        """(field, message) pairs for settings that cannot work with this run's rounds and local steps."""
         return []
 
 
@@ -99,9 +99,11 @@ class RoundOutcome:
 class MethodClient(ABC):
     """Client half: attaches the adapter to a frozen backbone and runs a local update."""
 
-    def __init__(self, params: MethodParams, seed: int) -> None:
+    def __init__(self, params: MethodParams, seed: int, rounds: int = 1, local_steps: int | None = None) -> None:
         self.params = params
         self.seed = seed
+        self.rounds = rounds
+        self.local_steps = local_steps
 
     @abstractmethod
     def build(self, base_model: nn.Module) -> nn.Module:

@@ -166,3 +166,36 @@ def test_corrupt_uplink_is_rejected_and_round_continues(write_config, tmp_path: 
     assert clients[0]["status"].startswith("rejected: undecodable uplink")
     assert clients[1]["status"].startswith("rejected: missing tensors")
     assert _rows(run_dir / "rounds.csv")[0]["clients_rejected"] == "2"
+
+
+def test_fedara_smoke_run_shrinks_ranks_and_sends_fewer_bytes_than_lora(write_config, tmp_path: Path) -> None:
+    config = load_config(
+        write_config(
+            {
+                "federation": {"rounds": 4},
+                "methods": [
+                    {"method": "lora", "r": 6},
+                    {"method": "fedara", "r0": 6, "r_target": 2, "t_init": 1, "t_final": 1},
+                ],
+            }
+        )
+    )
+    run_dir, _ = run_experiment(config, out=tmp_path / "run", progress=Progress(quiet=True))
+    rounds = _rows(run_dir / "rounds.csv")
+    fedara = [r for r in rounds if r["method"] == "fedara"]
+    lora = [r for r in rounds if r["method"] == "lora"]
+    assert [int(r["budget"]) for r in fedara] == [24, 10, 8, 8]  # b0 = 6 x 4, bT = 2 x 4, b(2) = 8 + 16 x (1/2)^3
+    assert [int(r["active_rank"]) for r in fedara] == [24, 10, 8, 8]
+    assert all(r["budget"] == "" for r in lora)
+    total = {
+        name: sum(int(r["bytes_up"]) + int(r["bytes_down"]) for r in rows)
+        for name, rows in (("fedara", fedara), ("lora", lora))
+    }
+    assert total["fedara"] < total["lora"]
+    ranks = [r for r in _rows(run_dir / "ranks.csv") if r["method"] == "fedara"]
+    assert {r["round"] for r in ranks} == {"1", "2", "3", "4"} and len(ranks) == 4 * MODULES
+    last = [int(r["rank"]) for r in ranks if r["round"] == "4"]
+    assert sum(last) == 8
+    clients = [c for c in _rows(run_dir / "clients.csv") if c["method"] == "fedara"]
+    # what a client receives follows the previous round's allocation
+    assert [int(c["active_rank"]) for c in clients] == [24, 24, 24, 24, 10, 10, 8, 8]

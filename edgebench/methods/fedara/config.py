@@ -67,7 +67,7 @@ class FedARAParams(MethodParams):
         t_final = self.t_final if self.t_final is not None else math.ceil(0.2 * total_rounds)
         return t_init, t_final
 
-    def problems_for_run(self, rounds: int) -> list[tuple[str, str]]:
+    def problems_for_run(self, rounds: int, local_steps: int | None) -> list[tuple[str, str]]:
         t_init, t_final = self.schedule_rounds(rounds)
         problems = []
         if t_init + t_final >= rounds:

@@ -1,0 +1,92 @@
+"""Client half of naive federated AdaLoRA: PEFT's AdaLoRA allocator runs locally with the client's own mask."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+import torch
+from peft import AdaLoraConfig, TaskType, get_peft_model
+from torch import nn
+
+from edgebench.methods.base import Batch, FitResult, MethodClient, Payload, TrainSettings
+from edgebench.methods.common.state import load_trainable_state, trainable_state
+from edgebench.methods.common.training import local_train
+from edgebench.methods.fedadalora.config import FedAdaLoraParams
+
+
+class FedAdaLoraClient(MethodClient):
+    """Loads the averaged full-rank A, E, B; AdaLoRA masks E locally; sends everything back."""
+
+    params: FedAdaLoraParams
+
+    def build(self, base_model: nn.Module) -> nn.Module:
+        p = self.params
+        if self.local_steps is None:
+            raise ValueError("fedadalora needs federation.local_steps (its schedule counts local steps)")
+        total = self.rounds * self.local_steps
+        t_init, t_final = p.schedule_steps(total)
+        config = AdaLoraConfig(
+            init_r=p.r0,
+            target_r=p.r_target,
+            lora_alpha=p.alpha if p.alpha is not None else p.r0,
+            lora_dropout=p.dropout,
+            target_modules=list(p.target_modules),
+            orth_reg_weight=p.orth_reg_weight,
+            beta1=p.beta1,
+            beta2=p.beta2,
+            tinit=t_init,
+            tfinal=t_final,
+            deltaT=p.delta_t,
+            total_step=total,
+            task_type=TaskType.SEQ_CLS,
+        )
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            torch.manual_seed(self.seed)
+            return get_peft_model(base_model, config)
+
+    def initial_parameters(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        return trainable_state(model)
+
+    def apply(self, model: nn.Module, payload: Payload) -> None:
+        load_trainable_state(model, payload.tensors)
+
+    def fit(
+        self,
+        model: nn.Module,
+        payload: Payload,
+        batches: Iterable[Batch],
+        settings: TrainSettings,
+        client_state: Payload | None,
+    ) -> FitResult:
+        self.apply(model, payload)
+        adalora = model.base_model
+        adapter_config = model.peft_config[model.active_adapter]
+        adalora.rankallocator.reset_ipt()
+        adapter_config.rank_pattern = client_state.meta.get("rank_pattern") if client_state else None
+        first_step = (int(payload.meta["round"]) - 1) * (self.local_steps or 0)
+        step = {"global": first_step}
+
+        def orthogonality(m: nn.Module) -> torch.Tensor:
+            # AdaLoRA's regulariser (PEFT adds it to `.loss`; the client step computes its own loss).
+            terms = []
+            for name, param in m.named_parameters():
+                if param.requires_grad and ("lora_A" in name or "lora_B" in name):
+                    cov = param @ param.T if "lora_A" in name else param.T @ param
+                    terms.append(torch.linalg.norm(cov - torch.eye(cov.shape[0], dtype=cov.dtype)))
+            return self.params.orth_reg_weight * torch.stack(terms).mean()
+
+        def allocate(_: nn.Module) -> None:
+            step["global"] += 1
+            if not adalora.rankallocator.ipt:
+                # Importance starts fresh each round; AdaLoRA's final forced mask needs at least one update.
+                adalora.rankallocator.update_ipt(adalora.model)
+            adalora.update_and_allocate(step["global"])
+
+        loss, steps = local_train(model, batches, settings, extra_loss=orthogonality, after_step=allocate)
+        pattern = adapter_config.rank_pattern
+        state = Payload(meta={"rank_pattern": pattern}) if pattern else client_state
+        return FitResult(
+            payload=Payload(tensors=trainable_state(model)), train_loss=loss, num_steps=steps, client_state=state
+        )
