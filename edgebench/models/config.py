@@ -14,7 +14,7 @@ class TinyBertConfig(BaseModel):
     hidden: int = Field(64, ge=8)
     heads: int = Field(2, ge=1)
     intermediate: int = Field(128, ge=8)
-    vocab_size: int = Field(1000, ge=100)
+    vocab_size: int = Field(1000, ge=100, le=4000)
     max_positions: int = Field(512, ge=16)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from transformers.utils import logging as hf_logging
 from edgebench.models.config import ModelConfig, TinyBertConfig
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+TINY_VOCAB_PATH = Path(__file__).with_name("tiny_vocab.txt")
 
 
 class ModelError(RuntimeError):
@@ -39,18 +38,10 @@ class ResolvedModel:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_model(
-    cfg: ModelConfig, num_labels: int, seed: int, tokenizer_corpus: Iterable[str] | None = None
-) -> ResolvedModel:
-    """Build the model named by `cfg` with a `num_labels`-way head, deterministically for `seed`.
-
-    `tokenizer_corpus` is only used by `tiny-bert`, whose WordPiece vocabulary is trained on it;
-    pass the same corpus in every process so that every client shares one vocabulary.
-    """
+def resolve_model(cfg: ModelConfig, num_labels: int, seed: int) -> ResolvedModel:
+    """Build the model named by `cfg` with a `num_labels`-way head, deterministically for `seed`."""
     if cfg.name == "tiny-bert":
-        if tokenizer_corpus is None:
-            raise ModelError("tiny-bert needs a tokenizer corpus to train its WordPiece vocabulary")
-        return _tiny_bert(cfg.tiny, num_labels, seed, tokenizer_corpus)
+        return _tiny_bert(cfg.tiny, num_labels, seed)
     if cfg.name == "minilm-l6":
         path, source = _minilm_location()
         return _pretrained(path, num_labels, seed, cfg.revision, source=source, requested=cfg.name)
@@ -103,10 +94,10 @@ def _unavailable_message(requested: str, name_or_path: str, exc: Exception) -> s
     return f"model {requested!r} ({name_or_path}) could not be loaded: {where}; {hint}. Cause: {exc}"
 
 
-def _tiny_bert(cfg: TinyBertConfig, num_labels: int, seed: int, corpus: Iterable[str]) -> ResolvedModel:
+def _tiny_bert(cfg: TinyBertConfig, num_labels: int, seed: int) -> ResolvedModel:
     if cfg.hidden % cfg.heads:
         raise ModelError(f"model.tiny.hidden ({cfg.hidden}) must be divisible by model.tiny.heads ({cfg.heads})")
-    tokenizer = train_wordpiece_tokenizer(corpus, cfg.vocab_size)
+    tokenizer = tiny_tokenizer(cfg.vocab_size)
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden,
@@ -124,29 +115,21 @@ def _tiny_bert(cfg: TinyBertConfig, num_labels: int, seed: int, corpus: Iterable
     return ResolvedModel(model=model, tokenizer=tokenizer, info=_describe(model, "tiny-bert", "random init", None))
 
 
-def train_wordpiece_tokenizer(corpus: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """A lower-casing BERT WordPiece tokenizer trained on `corpus`, with ids assigned deterministically.
+def tiny_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
+    """A lower-casing BERT WordPiece tokenizer over the first `vocab_size` entries of the fixed tiny vocabulary.
 
-    The trainer's token *set* is stable for a given corpus but its id order is not, so ids are
-    re-assigned: special tokens first, then tokens sorted by string.
+    The vocabulary (``tiny_vocab.txt``, trained once on the bundled AG News sample by
+    ``python -m edgebench.models.make_tiny_vocab``) is committed so that every process builds the same
+    tokenizer; its order (specials, alphabet, merges) makes every prefix a usable vocabulary.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    def skeleton(vocab: dict[str, int] | None) -> Tokenizer:
-        tok = Tokenizer(
-            models.WordPiece(vocab=vocab, unk_token="[UNK]") if vocab else models.WordPiece(unk_token="[UNK]")
-        )
-        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.decoder = decoders.WordPiece()
-        return tok
-
-    trained = skeleton(None)
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=_SPECIAL_TOKENS, show_progress=False)
-    trained.train_from_iterator(list(corpus), trainer=trainer)
-    ordinary = sorted(t for t in trained.get_vocab() if t not in _SPECIAL_TOKENS)
-    vocab = {tok: i for i, tok in enumerate(_SPECIAL_TOKENS + ordinary)}
-    tok = skeleton(vocab)
+    tokens = TINY_VOCAB_PATH.read_text().splitlines()[:vocab_size]
+    vocab = {tok: i for i, tok in enumerate(tokens)}
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
     tok.post_processor = processors.BertProcessing(("[SEP]", vocab["[SEP]"]), ("[CLS]", vocab["[CLS]"]))
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
