@@ -18,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml
 setup: $(STAMP)
 
 quickstart: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/edgebench run runners/configs/quickstart.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/edgebench run runners/configs/quickstart.yaml --report
 
 smoke: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/edgebench run runners/configs/smoke.yaml

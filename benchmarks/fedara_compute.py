@@ -53,8 +53,7 @@ def _time_fit(client, model, payload, batches, repeats: int) -> tuple[float, flo
 
 def run(model_name: str, steps: int, repeats: int, batch_size: int, seq_len: int, r0: int) -> list[Timing]:
     splits = load_splits(DataConfig(dataset="ag_news_sample"))
-    corpus = splits.train.texts
-    resolved = resolve_model(ModelConfig(name=model_name), splits.train.num_labels, seed=0, tokenizer_corpus=corpus)
+    resolved = resolve_model(ModelConfig(name=model_name), splits.train.num_labels, seed=0)
     tokens = tokenize(resolved.tokenizer, splits.train, seq_len)
     batches = [collate(tokens, list(range(i * batch_size, (i + 1) * batch_size))) for i in range(steps)]
     pristine = copy.deepcopy(resolved.model)

@@ -19,7 +19,6 @@ def _setup():
         ModelConfig(tiny=TinyBertConfig(layers=2, hidden=HIDDEN, heads=2, intermediate=64, vocab_size=200)),
         LABELS,
         seed=0,
-        tokenizer_corpus=CORPUS,
     )
     params = FedAdaLoraParams(r0=R0, r_target=2)
     spec = get_method("fedadalora")
@@ -68,3 +67,13 @@ def test_run_shape_problems(write_config) -> None:
                 {"federation": {"local_steps": None, "local_epochs": 1}, "methods": [{"method": "fedadalora"}]}
             )
         )
+
+
+def test_client_first_sampled_after_the_schedule_fixes_its_own_mask() -> None:
+    client, server, model, batch = _setup()  # 3 rounds x 4 steps; final phase = global steps > 9
+    down = decode(encode(server.configure_round(3, [5])[5]))
+    fit = client.fit(model, down, [batch] * 4, TrainSettings(lr=5e-2), None)
+    pattern = fit.client_state.meta["rank_pattern"]
+    assert sum(sum(bool(x) for x in mask) for mask in pattern.values()) == 2 * MODULES
+    e = {k: v for k, v in fit.payload.tensors.items() if k.endswith(".lora_E")}
+    assert sum(int((v != 0).sum()) for v in e.values()) <= 2 * MODULES  # masked entries are zero on the wire

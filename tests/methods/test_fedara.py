@@ -27,7 +27,7 @@ CORPUS = ["stocks fell sharply on monday", "the team won the cup final", "new ch
 
 def _base():
     cfg = ModelConfig(tiny=TinyBertConfig(layers=LAYERS, hidden=HIDDEN, heads=2, intermediate=64, vocab_size=200))
-    return resolve_model(cfg, LABELS, seed=0, tokenizer_corpus=CORPUS)
+    return resolve_model(cfg, LABELS, seed=0)
 
 
 def _batch(tokenizer) -> dict[str, torch.Tensor]:

@@ -24,7 +24,6 @@ def _build(method: str):
         ModelConfig(tiny=TinyBertConfig(layers=LAYERS, hidden=HIDDEN, heads=2, intermediate=64, vocab_size=200)),
         LABELS,
         seed=0,
-        tokenizer_corpus=CORPUS,
     )
     client = spec.client_cls(params, seed=0)
     model = client.build(resolved.model)

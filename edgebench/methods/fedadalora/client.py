@@ -77,11 +77,18 @@ class FedAdaLoraClient(MethodClient):
                     terms.append(torch.linalg.norm(cov - torch.eye(cov.shape[0], dtype=cov.dtype)))
             return self.params.orth_reg_weight * torch.stack(terms).mean()
 
+        final_phase = adapter_config.total_step - adapter_config.tfinal
+
         def allocate(_: nn.Module) -> None:
             step["global"] += 1
             if not adalora.rankallocator.ipt:
                 # Importance starts fresh each round; AdaLoRA's final forced mask needs at least one update.
                 adalora.rankallocator.update_ipt(adalora.model)
+            if step["global"] > final_phase and adapter_config.rank_pattern is None:
+                # First sampled after the schedule ended: fix this client's mask from its own importance now.
+                _, pattern = adalora.rankallocator.update_and_allocate(adalora.model, step["global"], force_mask=True)
+                adapter_config.rank_pattern = pattern
+                return
             adalora.update_and_allocate(step["global"])
 
         loss, steps = local_train(model, batches, settings, extra_loss=orthogonality, after_step=allocate)
