@@ -1,0 +1,94 @@
+"""build_report: run directories in, HTML + Markdown + CSV + figures out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from edgebench.report.content import build_document
+from edgebench.report.html import render_html
+from edgebench.report.load import ReportInputError, load_run
+from edgebench.report.markdown import render_markdown
+from edgebench.report.plots import draw_figures
+from edgebench.report.summary import Analysis, analyse
+
+SUMMARY_CSV = "summary.csv"
+PER_RUN_CSV = "per_run.csv"
+FIGURES_DIR = "figures"
+
+
+@dataclass
+class ReportResult:
+    """Paths of everything a report wrote, plus the figures it skipped and why."""
+
+    out_dir: Path
+    html: Path
+    markdown: Path
+    csv: list[Path]
+    images: list[Path]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def png(self) -> list[Path]:
+        return [p for p in self.images if p.suffix == ".png"]
+
+
+def build_report(
+    run_dirs: Sequence[Path],
+    out_dir: Path,
+    baseline: str = "lora",
+    target_accuracy: float | None = None,
+) -> ReportResult:
+    """Read `run_dirs`, write report.html, report.md, summary.csv, per_run.csv and figures/ into `out_dir`.
+
+    `target_accuracy` is a fraction in [0, 1] (as in rounds.csv eval_accuracy).
+    """
+    if not run_dirs:
+        raise ReportInputError("no run directory given")
+    if target_accuracy is not None and not 0.0 <= target_accuracy <= 1.0:
+        raise ReportInputError(f"target accuracy must be a fraction in [0, 1] (got {target_accuracy})")
+    unique = list(dict.fromkeys(Path(p).resolve() for p in run_dirs))  # a directory given twice counts once
+    runs = [load_run(p) for p in unique]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    analysis = analyse(runs, baseline, target_accuracy)
+
+    summary_csv, per_run_csv = out_dir / SUMMARY_CSV, out_dir / PER_RUN_CSV
+    analysis.summary.to_csv(summary_csv, index=False)
+    per_run_table(analysis).to_csv(per_run_csv, index=False)
+
+    plots = draw_figures(analysis, out_dir / FIGURES_DIR)
+    doc = build_document(analysis, plots, [SUMMARY_CSV, PER_RUN_CSV])
+    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
+    md_path.write_text(render_markdown(doc, md_path))
+    html_path.write_text(render_html(doc))
+    images = [p for f in plots.figures for p in (f.png, f.svg)]
+    return ReportResult(out_dir, html_path, md_path, [summary_csv, per_run_csv], images, plots.skipped, analysis.notes)
+
+
+def per_run_table(analysis: Analysis) -> pd.DataFrame:
+    """One row per run x method (before seed aggregation), including runs not used in the summary."""
+    rows = []
+    for s in analysis.series:
+        for used, mrs in ((True, s.runs), (False, s.excluded)):
+            for mr in mrs:
+                metrics = {k: (" | ".join(v) if isinstance(v, list) else v) for k, v in mr.metrics.items()}
+                rows.append(
+                    {
+                        "series": s.display,
+                        "run": mr.run.name,
+                        "run_status": mr.run.status,
+                        "method": mr.label,
+                        "method_status": mr.run.method_status(mr.label),
+                        "device": s.device,
+                        "seed": mr.run.seed,
+                        "used_in_summary": used,
+                        "partial": mr.partial,
+                        **metrics,
+                    }
+                )
+    return pd.DataFrame(rows)

@@ -1,0 +1,204 @@
+"""Read run directories (docs/results-contract.md) into pandas tables, tolerant of missing pieces.
+
+Empty cells stay NaN (*not measured*); they are never turned into zeros. A run directory without
+`run.json` or without any rows is still returned, with `problem` saying why it cannot be used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from edgebench.fl.results import (
+    CLIENT_COLUMNS,
+    CLIENTS_CSV,
+    RANK_COLUMNS,
+    RANKS_CSV,
+    ROUND_COLUMNS,
+    ROUNDS_CSV,
+    RUN_JSON,
+)
+
+# Columns holding text; every other contract column is numeric.
+TEXT_COLUMNS = frozenset({"method", "module", "energy_provenance", "memory_provenance", "status"})
+# Config sections that do not change what is being compared: seeds are aggregated, devices are
+# compared side by side, methods are compared against each other, output paths are irrelevant.
+SETTINGS_EXCLUDED = ("seed", "device", "methods", "output")
+
+
+class ReportInputError(ValueError):
+    """A path given to the report is not a run directory at all."""
+
+
+@dataclass
+class RunData:
+    """One run directory: run.json plus its three row tables (possibly empty)."""
+
+    path: Path
+    meta: dict[str, Any]
+    clients: pd.DataFrame
+    rounds: pd.DataFrame
+    ranks: pd.DataFrame
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def status(self) -> str:
+        return str(self.meta.get("status") or "unknown (no run.json)")
+
+    @property
+    def failed(self) -> bool:
+        return self.status.startswith("failed")
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    @property
+    def usable(self) -> bool:
+        """False when the run has no rows at all (listed in the report, otherwise skipped)."""
+        return not self.rounds.empty or not self.clients.empty
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.meta.get("config") or {}
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.config.get("seed")
+        return int(seed) if seed is not None else None
+
+    @property
+    def host(self) -> dict[str, Any]:
+        return self.meta.get("host") or {}
+
+    @property
+    def device(self) -> str:
+        """The device this run is filed under: run.json `device.name`, or the hostname for `auto`."""
+        name = (self.meta.get("device") or {}).get("name")
+        if name and name != "auto":
+            return str(name)
+        return str(self.host.get("hostname") or "unknown device")
+
+    @cached_property
+    def settings_key(self) -> str:
+        """Short hash of the config without seed, device, methods and output (runs to aggregate/compare)."""
+        if not self.config:
+            return "unknown"
+        shared = {k: v for k, v in self.config.items() if k not in SETTINGS_EXCLUDED}
+        text = json.dumps(shared, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    @property
+    def labels(self) -> list[str]:
+        """Method labels in config order, then any label only seen in the rows."""
+        labels = [str(m) for m in (self.meta.get("methods") or {})]
+        for m in self.config.get("methods") or []:
+            label = str(m.get("name") or m.get("method"))
+            if label not in labels:
+                labels.append(label)
+        for table in (self.rounds, self.clients):
+            for label in table["method"].dropna().unique():
+                if str(label) not in labels:
+                    labels.append(str(label))
+        return labels
+
+    def method_info(self, label: str) -> dict[str, Any]:
+        """run.json `methods.<label>`, falling back to the config entry (registry name, params)."""
+        info = (self.meta.get("methods") or {}).get(label)
+        if info:
+            return info
+        for m in self.config.get("methods") or []:
+            if str(m.get("name") or m.get("method")) == label:
+                params = {k: v for k, v in m.items() if k not in ("method", "name")}
+                return {"method": m.get("method"), "params": params, "status": "unknown"}
+        return {"method": label, "params": {}, "status": "unknown"}
+
+    def registry_name(self, label: str) -> str:
+        return str(self.method_info(label).get("method") or label)
+
+    def method_status(self, label: str) -> str:
+        return str(self.method_info(label).get("status") or "unknown")
+
+    def method_complete(self, label: str) -> bool:
+        """Whether `label` finished all its rounds (its rows can be used without a mark)."""
+        return self.method_status(label) == "complete"
+
+    def params_key(self, label: str) -> str:
+        info = self.method_info(label)
+        text = json.dumps({"m": info.get("method"), "p": info.get("params")}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+    def planned_rounds(self) -> int | None:
+        rounds = (self.config.get("federation") or {}).get("rounds")
+        return int(rounds) if rounds is not None else None
+
+    def rows(self, label: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(clients, rounds, ranks) rows of one method, sorted by round."""
+        pick = [
+            t[t["method"] == label].sort_values("round", kind="stable") for t in (self.clients, self.rounds, self.ranks)
+        ]
+        return pick[0], pick[1], pick[2]
+
+
+def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """A contract CSV with empty cells as NaN, numbers parsed, missing columns added (all NaN).
+
+    Extra columns (e.g. `energy_net_j`) are kept and parsed as numbers when every non-empty cell is one.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        frame = pd.DataFrame({c: pd.Series(dtype=object if c in TEXT_COLUMNS else float) for c in columns})
+    else:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for col in columns:
+        if col not in frame.columns:
+            frame[col] = "" if col in TEXT_COLUMNS else np.nan
+    for col in frame.columns:
+        if col in TEXT_COLUMNS or col.endswith("_provenance"):
+            frame[col] = frame[col].fillna("").astype(str)
+            continue
+        raw = frame[col].replace("", np.nan)
+        parsed = pd.to_numeric(raw, errors="coerce")
+        if col in columns or parsed.notna().sum() == raw.notna().sum():
+            frame[col] = parsed.astype(float)
+    frame = frame[frame["round"].notna()].copy()
+    frame["round"] = frame["round"].astype(int)
+    return frame.reset_index(drop=True)
+
+
+def load_run(path: Path) -> RunData:
+    """Load one run directory; raises ReportInputError when `path` is not a directory."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ReportInputError(f"{path}: not a directory")
+    problems: list[str] = []
+    meta: dict[str, Any] = {}
+    meta_path = path / RUN_JSON
+    if meta_path.exists():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            problems.append(f"unreadable {RUN_JSON}: {exc}")
+    else:
+        problems.append(f"no {RUN_JSON}")
+    run = RunData(
+        path=path,
+        meta=meta,
+        clients=read_table(path / CLIENTS_CSV, CLIENT_COLUMNS),
+        rounds=read_table(path / ROUNDS_CSV, ROUND_COLUMNS),
+        ranks=read_table(path / RANKS_CSV, RANK_COLUMNS),
+        problems=problems,
+    )
+    if not run.usable:
+        run.problems.append(f"no rows in {ROUNDS_CSV} or {CLIENTS_CSV}")
+    return run
