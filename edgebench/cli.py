@@ -1,4 +1,4 @@
-"""`edgebench` command line: run, partition, --version."""
+"""`edgebench` command line: run, partition, report, doctor, devices, calibrate, server, client, --version."""
 
 from __future__ import annotations
 
@@ -20,14 +20,52 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, help="continue the run in this directory from its last round")
     run.add_argument("--methods", help="comma-separated method labels to run (default: all in the file)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--device", help="device profile name or .yaml path, overriding detection and device.name")
+    run.add_argument(
+        "--engine",
+        choices=("inprocess", "flower-sim"),
+        default="inprocess",
+        help="inprocess (default) or flower-sim: Flower's simulation runtime on Ray (docs/flower.md)",
+    )
+    run.add_argument(
+        "--report",
+        nargs="?",
+        const=True,
+        type=Path,
+        help="after the run, write its report (default folder: reports/<run dir name>)",
+    )
 
     part = sub.add_parser("partition", help="print the per-client label counts a config produces")
     part.add_argument("config", type=Path, help="experiment YAML file")
+
+    from edgebench.profiler.commands import add_measurement_commands
+
+    add_measurement_commands(sub)
+
+    from edgebench.report.cli import add_report_arguments
+
+    add_report_arguments(sub.add_parser("report", help="HTML + Markdown report (tables, figures) from run directories"))
+
+    from edgebench.fl.flower.cli import add_flower_commands
+
+    add_flower_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "report":
+        from edgebench.report.cli import report_command
+
+        return report_command(args)
+    if args.command in ("server", "client"):
+        from edgebench.fl.flower.cli import flower_command
+
+        return flower_command(args)
+    if args.command in ("doctor", "devices", "calibrate"):
+        from edgebench.profiler.commands import measurement_command
+
+        return measurement_command(args)
     from edgebench.config import ConfigError, load_config
     from edgebench.data.dataset import DataError
     from edgebench.data.partition import PartitionError
@@ -49,10 +87,13 @@ def _run(config, args: argparse.Namespace) -> int:
 
     if args.methods:
         config = config.select_methods([m.strip() for m in args.methods.split(",") if m.strip()])
+    if args.device:
+        config = _with_device(config, args.device)
+    runner = run_experiment
+    if args.engine == "flower-sim":
+        from edgebench.fl.flower.cli import run_flower_simulation as runner
     try:
-        run_dir, summaries = run_experiment(
-            config, out=args.out, resume=args.resume, progress=Progress(quiet=args.quiet)
-        )
+        run_dir, summaries = runner(config, out=args.out, resume=args.resume, progress=Progress(quiet=args.quiet))
     except ResumeError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         return 2
@@ -62,7 +103,30 @@ def _run(config, args: argparse.Namespace) -> int:
         acc = f"{s.final_accuracy:.4f}" if s.final_accuracy is not None else "n/a"
         print(f"{s.label}: {s.rounds_run} rounds in {s.wall_s:.1f} s, final accuracy {acc}, {s.bytes_total} bytes")
     print(f"results: {run_dir}")
+    if args.report:
+        from edgebench.report.build import build_report
+
+        out = Path("reports") / run_dir.name if args.report is True else args.report
+        baseline = next((m.label for m in config.methods if m.method == "lora"), config.methods[0].label)
+        result = build_report([run_dir], out, baseline=baseline)
+        print(f"report: {result.html}")
     return 0
+
+
+def _with_device(config, name: str):
+    """`config` with device.name = `name` (validated: an unknown profile is a ConfigError naming --device)."""
+    from pydantic import ValidationError
+
+    from edgebench.config import ConfigError, DeviceConfig
+
+    try:
+        device = DeviceConfig.model_validate({**config.device.model_dump(), "name": name})
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"].replace("Value error, ", "")
+        raise ConfigError(str(config.source), [("--device", message)]) from None
+    clone = config.model_copy(update={"device": device})
+    clone._source = config.source
+    return clone
 
 
 def _partition(config) -> int:

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from edgebench.data.config import DataConfig
 from edgebench.data.partition import PartitionConfig
 from edgebench.methods import get_method, method_names
 from edgebench.methods.base import MethodParams, TrainSettings
 from edgebench.models.config import ModelConfig
+from edgebench.profiler.settings import ProfilerSettings
 
 Loc = tuple[str | int, ...]
 
@@ -61,21 +62,59 @@ class FederationConfig(TrainSettings):
         return self
 
 
-class ProfilerConfig(BaseModel):
-    """`enabled`: per-window peak host/accelerator memory (wall time per phase is always recorded)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
+class ProfilerConfig(ProfilerSettings):
+    """What to measure and with which meters; every field is documented on
+    :class:`edgebench.profiler.settings.ProfilerSettings` and in docs/measurement.md."""
 
 
 class DeviceConfig(BaseModel):
-    """`name`: device label recorded with the run (`auto` = this host); `torch_threads`: intra-op threads."""
+    """`name`: device profile (`auto` = detect this host; a profile name from `edgebench devices`, or a
+    profile .yaml path); `torch_threads`: intra-op threads (default: the profile's, else torch's)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = "auto"
     torch_threads: int | None = Field(None, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        if value != "auto":
+            from edgebench.devices.profiles import ProfileError, get_profile
+
+            try:
+                get_profile(value)
+            except ProfileError as exc:
+                detail = "; ".join(m for _, m in exc.problems) if exc.source == "device" else str(exc)
+                raise ValueError(detail) from None
+        return value
+
+
+class SimulationConfig(BaseModel):
+    """Flower's simulation runtime (`edgebench run CONFIG --engine flower-sim`, docs/flower.md): one virtual
+    SuperNode per client, each ClientApp run by a Ray actor holding `client_num_cpus` CPUs and
+    `client_num_gpus` GPUs (fractions share a GPU); `ray_init` goes to `ray.init` (e.g. `address: auto` to
+    join a running Ray cluster, `num_cpus` to cap what a local Ray uses)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_num_cpus: float = Field(1.0, gt=0)
+    client_num_gpus: float = Field(0.0, ge=0)
+    ray_init: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class RuntimeConfig(BaseModel):
+    """Runners on Flower (docs/flower.md; the in-process engine ignores this section). A round needs
+    `min_replies` usable replies (fewer fails the run, which resumes from its last checkpoint); replies
+    missing after `round_timeout_s` are dropouts; the server waits up to `wait_for_nodes_s` at start for a
+    SuperNode per client (`federation.num_clients`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_replies: int = Field(1, ge=1)
+    round_timeout_s: float = Field(600.0, gt=0)
+    wait_for_nodes_s: float = Field(300.0, ge=0)
+    simulation: SimulationConfig = Field(default_factory=SimulationConfig)
 
 
 class OutputConfig(BaseModel):
@@ -123,6 +162,7 @@ class ExperimentConfig(BaseModel):
     profiler: ProfilerConfig = Field(default_factory=ProfilerConfig)
     device: DeviceConfig = Field(default_factory=DeviceConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     seed: int = 0
     _source: Path | None = PrivateAttr(default=None)
 
@@ -224,6 +264,13 @@ def _cross_field_problems(config: ExperimentConfig) -> list[tuple[str, str]]:
         )
     if fed.local_steps is not None and fed.local_epochs is not None:
         problems.append(("federation.local_epochs", "set either local_steps or local_epochs, not both"))
+    if config.runtime.min_replies > fed.clients_per_round:
+        problems.append(
+            (
+                "runtime.min_replies",
+                f"must be <= federation.clients_per_round (got {config.runtime.min_replies} > {fed.clients_per_round})",
+            )
+        )
     for i, entry in enumerate(config.methods):
         if entry._params is not None:
             for field_name, message in entry.params.problems_for_run(fed.rounds, fed.local_steps):

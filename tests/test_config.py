@@ -12,11 +12,17 @@ from edgebench.methods.lora.config import LoraParams
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["smoke.yaml", "quickstart.yaml"])
-def test_shipped_configs_load(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "methods"),
+    [
+        ("smoke.yaml", ["lora", "ffa_lora", "fedara", "fedadalora"]),
+        ("quickstart.yaml", ["fedara", "lora", "lora"]),
+    ],
+)
+def test_shipped_configs_load(name: str, methods: list[str]) -> None:
     config = load_config(REPO / "runners" / "configs" / name)
-    assert [m.method for m in config.methods][:2] == ["lora", "ffa_lora"]
-    assert isinstance(config.methods[0].params, LoraParams)
+    assert [m.method for m in config.methods] == methods
+    assert all(isinstance(m.params, LoraParams) for m in config.methods if m.method == "lora")
 
 
 def test_defaults_are_filled_and_hash_is_stable(write_config) -> None:
@@ -52,7 +58,7 @@ BAD_CONFIGS = [
     ({"methods": [{"method": "lora", "rank": 8}]}, "methods[0].rank: unknown key; expected one of: alpha, dropout,"),
     (
         {"methods": [{"method": "fedprox"}]},
-        "methods[0].method: unknown method 'fedprox'; expected one of: ffa_lora, lora",
+        "methods[0].method: unknown method 'fedprox'; expected one of: fedadalora, fedara, ffa_lora, lora",
     ),
     ({"methods": [{"r": 8}]}, "methods[0].method: required field is missing"),
     (

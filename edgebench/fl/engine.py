@@ -21,7 +21,9 @@ import torch
 from edgebench.config import ConfigError, ExperimentConfig, MethodEntry
 from edgebench.data.dataset import DatasetSplits
 from edgebench.data.partition import Partition, partition
-from edgebench.fl.batches import TokenizedSplit, collate, eval_batches, local_index_batches, tokenize
+from edgebench.fl.accounting import client_batches, client_measurements, client_row, evaluate_global, round_row
+from edgebench.fl.accounting import client_seed as client_seed
+from edgebench.fl.batches import TokenizedSplit, tokenize
 from edgebench.fl.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from edgebench.fl.client_round import run_client_round
 from edgebench.fl.codec import PayloadError, decode, encode
@@ -30,9 +32,8 @@ from edgebench.fl.results import RUN_JSON, ResultsWriter
 from edgebench.fl.run_meta import initial_run_json, now_iso
 from edgebench.methods import get_method
 from edgebench.methods.base import ClientReply, MethodClient, MethodServer, Payload
-from edgebench.methods.common.training import EvalResult, evaluate
 from edgebench.models import resolve_model
-from edgebench.profiler import Profiler
+from edgebench.profiler.setup import build_measurement
 
 
 class ResumeError(RuntimeError):
@@ -41,36 +42,28 @@ class ResumeError(RuntimeError):
 
 @dataclass
 class PreparedData:
-    """Data shared by every method of a run: splits, partition and the tiny-bert tokenizer corpus."""
+    """Data shared by every method of a run: splits, partition, and the token ids once tokenized."""
 
     splits: DatasetSplits
     partition: Partition
-    tokenizer_corpus: list[str]
     train_tokens: TokenizedSplit | None = None
     test_tokens: TokenizedSplit | None = None
 
 
 def prepare_data(config: ExperimentConfig) -> PreparedData:
     """Load the dataset and partition its train split across `federation.num_clients` clients."""
-    from edgebench.data.config import DataConfig
     from edgebench.data.loaders import load_splits
 
     base_dir = config.source.parent if config.source else None
     splits = load_splits(config.data, base_dir=base_dir, seed=config.seed)
     parts = partition(splits.train.labels, config.federation.num_clients, config.partition, config.seed)
-    corpus = load_splits(DataConfig(dataset="ag_news_sample")).train.texts
-    return PreparedData(splits=splits, partition=parts, tokenizer_corpus=list(corpus))
+    return PreparedData(splits=splits, partition=parts)
 
 
 def sample_clients(seed: int, rnd: int, num_clients: int, per_round: int) -> list[int]:
     """The clients of round `rnd`: the same for every method of a run (fair comparison)."""
     rng = np.random.default_rng([seed, rnd])
     return sorted(int(c) for c in rng.choice(num_clients, size=per_round, replace=False))
-
-
-def client_seed(seed: int, rnd: int, cid: int) -> np.random.SeedSequence:
-    """Seed of client `cid`'s local work in round `rnd` (batch order, dropout)."""
-    return np.random.SeedSequence([seed, rnd, cid])
 
 
 @dataclass
@@ -99,12 +92,14 @@ class Engine:
         self.run_dir = run_dir
         self.progress = progress or Progress()
         self.resume = resume
-        self.profiler = Profiler(enabled=config.profiler.enabled)
+        self.measurement = build_measurement(config.profiler, config.device.name)
+        self.profiler = self.measurement.profiler
 
     # -- whole run -------------------------------------------------------------------------
     def run(self) -> list[MethodRunSummary]:
-        if self.config.device.torch_threads:
-            torch.set_num_threads(self.config.device.torch_threads)
+        threads = self.config.device.torch_threads or self.measurement.torch_threads
+        if threads:
+            torch.set_num_threads(threads)
         run_json = self._start_run_json()
         writer = ResultsWriter(self.run_dir)
         data = prepare_data(self.config)
@@ -121,13 +116,22 @@ class Engine:
         writer.write_run_json(run_json)
         summaries: list[MethodRunSummary] = []
         try:
+            run_json["measurement"] = self.measurement.start(self.progress.message)
+            run_json["device"]["profile"] = self.measurement.profile.name
+            writer.write_run_json(run_json)
             for entry in self.config.methods:
                 summaries.append(self._run_method(entry, data, writer, run_json))
         except BaseException as exc:
             run_json["status"] = f"failed: {type(exc).__name__}: {exc}"
+            for method in run_json["methods"].values():
+                if method.get("status") == "running":
+                    method["status"] = run_json["status"]
             run_json["ended_at"] = now_iso()
             writer.write_run_json(run_json)
             raise
+        finally:
+            self.measurement.close()
+        run_json["measurement"]["overhead_s"] = self.profiler.overhead_ns / 1e9
         run_json["status"] = "complete"
         run_json["ended_at"] = now_iso()
         writer.write_run_json(run_json)
@@ -167,9 +171,7 @@ class Engine:
         writer.drop_rows_after(entry.label, ckpt.round if ckpt else 0)
 
         started = time.monotonic()
-        resolved = resolve_model(
-            self.config.model, data.splits.train.num_labels, self.config.seed, data.tokenizer_corpus
-        )
+        resolved = resolve_model(self.config.model, data.splits.train.num_labels, self.config.seed)
         if data.train_tokens is None or data.test_tokens is None:
             data.train_tokens = tokenize(resolved.tokenizer, data.splits.train, fed.max_seq_len)
             data.test_tokens = tokenize(resolved.tokenizer, data.splits.test, fed.max_seq_len)
@@ -242,13 +244,8 @@ class Engine:
         rejected: dict[int, str] = {}
         for i, cid in enumerate(cids, start=1):
             blob_down = encode(downlinks[cid], fed.wire_dtype)
-            seq = client_seed(self.config.seed, rnd, cid)
-            torch.manual_seed(int(seq.generate_state(1)[0]))
             indices = data.partition.client_indices[cid]
-            index_batches = local_index_batches(
-                indices, fed.batch_size, np.random.default_rng(seq), fed.local_steps, fed.local_epochs
-            )
-            batches = (collate(data.train_tokens, b) for b in index_batches)
+            batches = client_batches(fed, self.config.seed, rnd, cid, indices, data.train_tokens)
             result = run_client_round(
                 client, model, blob_down, batches, fed, client_states.get(cid), self.profiler, fed.wire_dtype
             )
@@ -264,13 +261,7 @@ class Engine:
         rejected.update(outcome.rejected)
         aggregated_s = time.monotonic() - round_started
 
-        evaluation: EvalResult | None = None
-        eval_s = None
-        if rnd % fed.eval_every == 0 or rnd == fed.rounds:
-            eval_started = time.monotonic()
-            client.apply(model, server.global_payload())
-            evaluation = evaluate(model, eval_batches(data.test_tokens, fed.eval_batch_size))
-            eval_s = time.monotonic() - eval_started
+        evaluation, eval_window = evaluate_global(rnd, fed, client, model, server, data.test_tokens, self.profiler)
 
         for row in rows:
             reason = rejected.get(row["client_id"])
@@ -278,60 +269,21 @@ class Engine:
         writer.clients.append(rows)
         for cid, reason in rejected.items():
             self.progress.message(f"[{label}] round {rnd}: client {cid} rejected: {reason}")
-        energies = [r["energy_j"] for r in rows]
-        round_row = {
-            "method": label,
-            "round": rnd,
-            "clients": len(cids),
-            "clients_rejected": len(rejected),
-            "bytes_down": sum(r["bytes_down"] for r in rows),
-            "bytes_up": sum(r["bytes_up"] for r in rows),
-            "round_s": aggregated_s,
-            "eval_s": eval_s,
-            "eval_accuracy": evaluation.accuracy if evaluation else None,
-            "eval_loss": evaluation.loss if evaluation else None,
-            "eval_examples": evaluation.num_examples if evaluation else None,
-            "energy_j": sum(energies) if energies and all(e is not None for e in energies) else None,
-            "energy_provenance": rows[0]["energy_provenance"] if rows else None,
-            "active_rank": outcome.active_rank,
-            "active_modules": outcome.active_modules,
-            "budget": outcome.budget,
-        }
-        writer.rounds.append([round_row])
+        totals = round_row(label, rnd, rows, len(rejected), outcome, aggregated_s, evaluation, eval_window)
+        writer.rounds.append([totals])
         writer.ranks.append(
             {"method": label, "round": rnd, "module": module, "rank": rank}
             for module, rank in outcome.module_ranks.items()
         )
         self.progress.round_done(rnd, aggregated_s, evaluation.accuracy if evaluation else None, len(rejected))
-        return (evaluation.accuracy if evaluation else None), round_row["bytes_down"] + round_row["bytes_up"]
+        return (evaluation.accuracy if evaluation else None), totals["bytes_down"] + totals["bytes_up"]
 
-    @staticmethod
     def _client_row(
-        label: str, rnd: int, cid: int, num_examples: int, blob_down: bytes, result: Any, ranks: dict[str, int]
+        self, label: str, rnd: int, cid: int, num_examples: int, blob_down: bytes, result: Any, ranks: dict[str, int]
     ) -> dict[str, Any]:
-        window = result.window
-        return {
-            "method": label,
-            "round": rnd,
-            "client_id": cid,
-            "num_examples": num_examples,
-            "num_steps": result.fit.num_steps,
-            "download_s": window.child("download").duration_s,
-            "train_s": window.child("train").duration_s,
-            "upload_s": window.child("upload").duration_s,
-            "total_s": window.duration_s,
-            "bytes_down": len(blob_down),
-            "bytes_up": len(result.uplink),
-            "train_loss": result.fit.train_loss,
-            "energy_j": window.energy_j,
-            "energy_provenance": window.energy_provenance,
-            "power_avg_w": window.power_avg_w,
-            "peak_rss_bytes": window.peak_rss_bytes,
-            "peak_accel_bytes": window.peak_accel_bytes,
-            "memory_provenance": window.memory_provenance,
-            "active_rank": sum(ranks.values()),
-            "active_modules": sum(1 for r in ranks.values() if r > 0),
-        }
+        """The clients.csv row (cells built in edgebench.fl.accounting, shared with the Flower runners)."""
+        measured = client_measurements(result, len(blob_down), self.measurement)
+        return client_row(label, rnd, cid, num_examples, ranks, measured)
 
 
 def default_run_dir(config: ExperimentConfig) -> Path:

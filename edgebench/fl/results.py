@@ -36,6 +36,26 @@ CLIENT_COLUMNS = [
     "active_rank",
     "active_modules",
     "status",
+    "energy_net_j",
+    "idle_power_w",
+    "energy_scope",
+    "sample_rate_hz",
+    "max_gap_s",
+    "window_flags",
+    "download_energy_j",
+    "train_energy_j",
+    "upload_energy_j",
+    "energy_rails_j",
+    "peak_accel_reserved_bytes",
+    "mem_available_min_bytes",
+    "nvmap_peak_bytes",
+    "comm_time_est_s",
+    "comm_energy_est_j",
+    # Flower runners only (empty in-process): see docs/results-contract.md and docs/flower.md.
+    "flower_bytes_down",
+    "flower_bytes_up",
+    "flower_reply_s",
+    "client_device",
 ]
 ROUND_COLUMNS = [
     "method",
@@ -54,6 +74,15 @@ ROUND_COLUMNS = [
     "active_rank",
     "active_modules",
     "budget",
+    "energy_net_j",
+    "eval_energy_j",
+    "eval_energy_provenance",
+    "comm_time_est_s",
+    "comm_energy_est_j",
+    # Flower runners only (empty in-process).
+    "clients_dropped",
+    "flower_bytes_down",
+    "flower_bytes_up",
 ]
 RANK_COLUMNS = ["method", "round", "module", "rank"]
 

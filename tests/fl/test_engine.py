@@ -67,7 +67,10 @@ def test_rows_are_consistent(full_run: Path) -> None:
         phases = float(c["download_s"]) + float(c["train_s"]) + float(c["upload_s"])
         assert 0 < phases <= float(c["total_s"])
         assert c["status"] == "accepted" and int(c["num_steps"]) == 2
-        assert c["energy_j"] == "" and c["energy_provenance"].startswith("unavailable")
+        # No power sensor here: the profile's estimate fills energy, always labelled as such.
+        kind = c["energy_provenance"].split(":", 1)[0]
+        assert kind in ("estimated", "measured-counter", "measured-sampled"), c["energy_provenance"]
+        assert float(c["energy_j"]) > 0
         assert int(c["peak_rss_bytes"]) > 50 * 2**20
 
 

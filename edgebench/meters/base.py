@@ -1,0 +1,145 @@
+"""What every meter is: a raw reader of one energy or power source, with no policy.
+
+Three kinds of reading exist:
+
+* ``CounterMeter``: a cumulative energy counter (joules since the meter started), read at window edges.
+* ``PowerMeter``: an instantaneous power reading (watts) that must be sampled, by a separate process.
+* ``ExternalPowerLog`` (see :mod:`edgebench.meters.external`): samples someone else already took.
+
+Every meter states its ``scope`` (what the number covers: which rails, domains or devices) and how a
+value it produces is labelled (``provenance``). ``probe()`` performs every read the meter will use once,
+so a backend that initialises but cannot read (Jetson's NVML) is found out at start-up, not mid-run.
+Vendor errors are mapped to :class:`MeterUnavailable` (at probe) and :class:`MeterReadError` (later).
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+SYSFS_ROOT_ENV = "EDGEBENCH_SYSFS_ROOT"
+DEFAULT_SYSFS_ROOT = Path("/sys")
+
+Provenance = Literal["measured-counter", "measured-sampled", "estimated"]
+
+
+class MeterError(RuntimeError):
+    """Base class of every error a meter raises."""
+
+
+class MeterUnavailable(MeterError):
+    """The meter cannot be used on this machine; the message is the reason, for people."""
+
+
+class MeterReadError(MeterError):
+    """A read failed after the meter had probed fine (sensor vanished, command failed, ...)."""
+
+
+def sysfs_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The folder standing in for ``/sys``: `explicit`, else ``$EDGEBENCH_SYSFS_ROOT``, else ``/sys``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(SYSFS_ROOT_ENV)
+    return Path(env) if env else DEFAULT_SYSFS_ROOT
+
+
+def read_sysfs(path: Path) -> str:
+    """Read one sysfs attribute, mapping OS errors to :class:`MeterReadError` with the path and cause."""
+    try:
+        return path.read_text().strip()
+    except PermissionError as exc:
+        raise MeterReadError(f"permission denied reading {path}") from exc
+    except FileNotFoundError as exc:
+        raise MeterReadError(f"{path} does not exist") from exc
+    except OSError as exc:
+        raise MeterReadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def read_sysfs_number(path: Path) -> float:
+    """A sysfs attribute holding one number (integer or decimal)."""
+    text = read_sysfs(path)
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise MeterReadError(f"{path}: expected a number, got {text[:40]!r}") from exc
+
+
+class Meter(ABC):
+    """Common description of a meter. Subclasses set `name`, `provenance` and fill `scope` at probe."""
+
+    name: ClassVar[str] = "meter"
+    provenance: Provenance = "measured-counter"
+    #: How often the underlying sensor refreshes, in seconds (None: unknown or continuous).
+    update_interval_s: float | None = None
+
+    def __init__(self) -> None:
+        self.scope = ""
+        self.source = ""  # what is read, e.g. "powercap energy_uj of package-0"
+
+    @abstractmethod
+    def probe(self) -> None:
+        """Perform every read this meter will use once; raise :class:`MeterUnavailable` with the reason."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most meters hold nothing
+        """Release handles or child processes (default: nothing)."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe description for run.json and `edgebench doctor`."""
+        return {
+            "meter": self.name,
+            "provenance": self.provenance,
+            "source": self.source,
+            "scope": self.scope,
+            "update_interval_s": self.update_interval_s,
+        }
+
+
+class CounterMeter(Meter):
+    """A cumulative energy source read at window edges."""
+
+    provenance: Provenance = "measured-counter"
+
+    @abstractmethod
+    def read_energy_j(self) -> float:
+        """Energy in joules accumulated since the first read (wrap-corrected where the counter wraps)."""
+
+
+class PowerMeter(Meter):
+    """An instantaneous power source, sampled by the profiler's sampler process."""
+
+    provenance: Provenance = "measured-sampled"
+    #: True when a read blocks until the sensor's next value (a streaming command such as tegrastats).
+    self_paced: bool = False
+
+    @abstractmethod
+    def read_rails_w(self) -> dict[str, float]:
+        """Power of every rail or device this meter sees, in watts, keyed by rail name."""
+
+    @abstractmethod
+    def total_w(self, rails_w: dict[str, float]) -> float:
+        """The in-scope total (watts) given one reading of :meth:`read_rails_w`."""
+
+    def read_power_w(self) -> float:
+        """The in-scope total power now, in watts."""
+        return self.total_w(self.read_rails_w())
+
+    @abstractmethod
+    def spec(self) -> dict[str, Any]:
+        """JSON-safe arguments from which :func:`edgebench.meters.registry.power_meter_from_spec` rebuilds
+        this meter in the sampler process."""
+
+
+class NullMeter(Meter):
+    """Stands in when nothing can measure, so callers never branch on None; `reason` says why."""
+
+    name = "none"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+        self.scope = "nothing"
+
+    def probe(self) -> None:
+        raise MeterUnavailable(self.reason)

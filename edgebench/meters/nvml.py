@@ -1,0 +1,259 @@
+"""NVIDIA GPUs through NVML (package ``nvidia-ml-py``, import name ``pynvml``).
+
+Volta and newer have a cumulative energy counter (``nvmlDeviceGetTotalEnergyConsumption``, mJ): read at
+window edges. Older GPUs only report power (``nvmlDeviceGetPowerUsage``, mW): sampled and integrated.
+Jetson's NVML initialises but returns NOT_SUPPORTED for both, so :func:`open_nvml` calls every read once
+before deciding. Torch device ordinals are mapped to NVML devices through ``CUDA_VISIBLE_DEVICES``
+(indices or ``GPU-`` UUID prefixes); NVML numbers devices in PCI bus order, so integer entries are only
+unambiguous with ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` (or a single GPU), which the scope says.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from edgebench.meters.base import CounterMeter, MeterReadError, MeterUnavailable, PowerMeter
+
+#: Energy counter refresh (20-100 ms measured); power readings on Ampere+ are a 1 s moving average.
+ENERGY_UPDATE_S = 0.1
+POWER_UPDATE_S = 0.1
+
+
+def _import_nvml() -> Any:
+    try:
+        import pynvml
+    except ImportError as exc:
+        raise MeterUnavailable("nvidia-ml-py (pynvml) is not installed") from exc
+    return pynvml
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _not_supported(nvml: Any, exc: Exception) -> bool:
+    return getattr(exc, "value", None) == getattr(nvml, "NVML_ERROR_NOT_SUPPORTED", 3)
+
+
+def visible_nvml_indices(nvml: Any, environ: Mapping[str, str]) -> tuple[list[int], str]:
+    """NVML indices of the GPUs torch sees, in torch ordinal order, plus a note on the mapping.
+
+    Follows CUDA's rules: entries are integers or ``GPU-<uuid prefix>``; parsing stops at the first
+    invalid entry; an empty value hides every GPU. ``MIG-`` instances are refused (NVML power is per GPU).
+    """
+    count = int(nvml.nvmlDeviceGetCount())
+    raw = environ.get("CUDA_VISIBLE_DEVICES")
+    if raw is None:
+        note = "" if count <= 1 or environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID" else _ORDER_NOTE
+        return list(range(count)), note
+    uuids: list[str] | None = None
+    indices: list[int] = []
+    integer_entries = False
+    for entry in (e.strip() for e in raw.split(",")):
+        if entry.startswith("MIG-"):
+            raise MeterUnavailable(f"CUDA_VISIBLE_DEVICES names a MIG instance ({entry}); NVML power is per whole GPU")
+        if entry.startswith("GPU-"):
+            if uuids is None:
+                uuids = [_text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i))) for i in range(count)]
+            matches = [i for i, u in enumerate(uuids) if u.startswith(entry)]
+            if len(matches) != 1:
+                break
+            indices.append(matches[0])
+            continue
+        try:
+            index = int(entry)
+        except ValueError:
+            break
+        if not 0 <= index < count:
+            break
+        integer_entries = True
+        indices.append(index)
+    note = _ORDER_NOTE if integer_entries and count > 1 and environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID" else ""
+    return indices, note
+
+
+_EXCLUDES = "(excludes CPU, host memory and the rest of the system)"
+_ORDER_NOTE = "; assumes CUDA device order = NVML PCI order (set CUDA_DEVICE_ORDER=PCI_BUS_ID to be sure)"
+
+
+class _NvmlDevices:
+    """Initialised NVML with handles for the chosen devices (shared by both meter kinds)."""
+
+    def __init__(self, nvml: Any, indices: Sequence[int]) -> None:
+        self.nvml = nvml
+        self.indices = list(indices)
+        self.handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in self.indices]
+        self.names = [_text(nvml.nvmlDeviceGetName(h)) for h in self.handles]
+        self.uuids = [self._uuid(h) for h in self.handles]
+
+    def _uuid(self, handle: Any) -> str:
+        try:
+            return _text(self.nvml.nvmlDeviceGetUUID(handle))
+        except self.nvml.NVMLError:  # Jetson's NVML answers NOT_SUPPORTED to nearly everything
+            return ""
+
+    def label(self) -> str:
+        return ", ".join(f"GPU {i} ({n})" for i, n in zip(self.indices, self.names, strict=True))
+
+    def shutdown(self) -> None:
+        try:
+            self.nvml.nvmlShutdown()
+        except self.nvml.NVMLError:
+            pass
+
+
+def _init(nvml: Any) -> None:
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError as exc:
+        raise MeterUnavailable(f"nvmlInit failed: {exc}") from exc
+
+
+def _resolve(
+    nvml: Any,
+    devices: Sequence[int] | None,
+    uuids: Sequence[str] | None,
+    nvml_indices: Sequence[int] | None,
+    environ: Mapping[str, str],
+) -> tuple[_NvmlDevices, str]:
+    """Handles for torch ordinals `devices` (through CUDA_VISIBLE_DEVICES), or explicit NVML `uuids` or
+    `nvml_indices` (how the sampler process reopens exactly the devices the parent chose)."""
+    try:
+        if nvml_indices:
+            return _NvmlDevices(nvml, nvml_indices), ""
+        if uuids:
+            count = int(nvml.nvmlDeviceGetCount())
+            all_uuids = [_text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i))) for i in range(count)]
+            missing = [u for u in uuids if u not in all_uuids]
+            if missing:
+                raise MeterUnavailable(f"NVML has no GPU with UUID {missing[0]}")
+            return _NvmlDevices(nvml, [all_uuids.index(u) for u in uuids]), ""
+        visible, note = visible_nvml_indices(nvml, environ)
+        if not visible:
+            raise MeterUnavailable("no GPU visible (CUDA_VISIBLE_DEVICES hides every GPU, or NVML sees none)")
+        ordinals = list(devices) if devices is not None else [0]
+        bad = [o for o in ordinals if not 0 <= o < len(visible)]
+        if bad:
+            raise MeterUnavailable(f"torch device cuda:{bad[0]} is not visible ({len(visible)} visible GPU(s))")
+        return _NvmlDevices(nvml, [visible[o] for o in ordinals]), note
+    except nvml.NVMLError as exc:
+        raise MeterUnavailable(f"NVML device enumeration failed: {exc}") from exc
+
+
+class NvmlEnergyMeter(CounterMeter):
+    """Cumulative GPU energy from ``nvmlDeviceGetTotalEnergyConsumption`` (mJ), summed over devices."""
+
+    name = "nvml"
+    update_interval_s = ENERGY_UPDATE_S
+
+    def __init__(self, devices: _NvmlDevices, note: str = "") -> None:
+        super().__init__()
+        self._dev = devices
+        self._start_mj: list[int] = []
+        self.source = "nvmlDeviceGetTotalEnergyConsumption"
+        self.scope = f"GPU board power of {devices.label()} {_EXCLUDES}{note}"
+
+    def _read_mj(self) -> list[int]:
+        nvml = self._dev.nvml
+        try:
+            return [int(nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for h in self._dev.handles]
+        except nvml.NVMLError as exc:
+            raise MeterReadError(f"nvmlDeviceGetTotalEnergyConsumption failed: {exc}") from exc
+
+    def probe(self) -> None:
+        try:
+            self._start_mj = self._read_mj()
+        except MeterReadError as exc:
+            raise MeterUnavailable(str(exc)) from exc
+
+    def read_energy_j(self) -> float:
+        if not self._start_mj:
+            raise MeterReadError("NVML energy meter read before probe()")
+        return sum(now - start for now, start in zip(self._read_mj(), self._start_mj, strict=True)) / 1000.0
+
+    def close(self) -> None:
+        self._dev.shutdown()
+
+
+class NvmlPowerMeter(PowerMeter):
+    """GPU power from ``nvmlDeviceGetPowerUsage`` (mW), one rail per device; sampled by the profiler."""
+
+    name = "nvml"
+    update_interval_s = POWER_UPDATE_S
+
+    def __init__(self, devices: _NvmlDevices, note: str = "") -> None:
+        super().__init__()
+        self._dev = devices
+        self.source = "nvmlDeviceGetPowerUsage (on Ampere and newer a 1 s moving average)"
+        self.scope = f"GPU board power of {devices.label()} {_EXCLUDES}{note}"
+
+    def read_rails_w(self) -> dict[str, float]:
+        nvml = self._dev.nvml
+        try:
+            return {
+                f"gpu{i}": int(nvml.nvmlDeviceGetPowerUsage(h)) / 1000.0
+                for i, h in zip(self._dev.indices, self._dev.handles, strict=True)
+            }
+        except nvml.NVMLError as exc:
+            raise MeterReadError(f"nvmlDeviceGetPowerUsage failed: {exc}") from exc
+
+    def total_w(self, rails_w: dict[str, float]) -> float:
+        return sum(rails_w.values())
+
+    def probe(self) -> None:
+        try:
+            self.read_rails_w()
+        except MeterReadError as exc:
+            raise MeterUnavailable(str(exc)) from exc
+
+    def spec(self) -> dict[str, Any]:
+        if all(self._dev.uuids):
+            return {"meter": "nvml", "mode": "power", "uuids": self._dev.uuids}
+        return {"meter": "nvml", "mode": "power", "nvml_indices": self._dev.indices}
+
+    def close(self) -> None:
+        self._dev.shutdown()
+
+
+def open_nvml(
+    devices: Sequence[int] | None = None,
+    mode: str = "auto",
+    uuids: Sequence[str] | None = None,
+    nvml_indices: Sequence[int] | None = None,
+    nvml: Any = None,
+    environ: Mapping[str, str] | None = None,
+) -> NvmlEnergyMeter | NvmlPowerMeter:
+    """Initialise NVML and return the best working meter for the chosen GPUs.
+
+    `mode`: ``auto`` (energy counter, else power polling), ``energy`` or ``power``. Every read the
+    returned meter will use has been called once; if none works, :class:`MeterUnavailable` says why.
+    `nvml` and `environ` are injectable for tests (default: the ``pynvml`` module and ``os.environ``).
+    """
+    nvml = nvml if nvml is not None else _import_nvml()
+    _init(nvml)
+    try:
+        devs, note = _resolve(nvml, devices, uuids, nvml_indices, os.environ if environ is None else environ)
+        reasons: list[str] = []
+        if mode in ("auto", "energy"):
+            energy = NvmlEnergyMeter(devs, note)
+            try:
+                energy.probe()
+                return energy
+            except MeterUnavailable as exc:
+                reasons.append(str(exc))
+        if mode in ("auto", "power"):
+            power = NvmlPowerMeter(devs, note)
+            try:
+                power.probe()
+                return power
+            except MeterUnavailable as exc:
+                reasons.append(str(exc))
+        raise MeterUnavailable(f"NVML device {devs.label()}: " + "; ".join(reasons))
+    except BaseException:
+        try:
+            nvml.nvmlShutdown()
+        except nvml.NVMLError:
+            pass
+        raise

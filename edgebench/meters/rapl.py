@@ -1,0 +1,138 @@
+"""Intel/AMD RAPL energy counters through the Linux powercap interface.
+
+Zones live at ``<sysfs>/class/powercap/intel-rapl:<N>`` (sockets) with sub-zones
+``intel-rapl:<N>:<M>`` (core, uncore, dram). Each has ``name``, ``energy_uj`` (cumulative microjoules)
+and ``max_energy_range_uj`` (the value at which ``energy_uj`` wraps to zero). A reading lower than the
+previous one means the counter wrapped once: the range is added. Two wraps between reads cannot be
+told apart, so the counter must be read at least once per wrap period (minutes under load).
+Since CVE-2020-8694 ``energy_uj`` is root-only on most distributions: that is reported as
+"permission denied", never as a silent zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgebench.meters.base import CounterMeter, MeterReadError, MeterUnavailable, read_sysfs, sysfs_root
+
+#: Domains that can be asked for, and the zone names they match.
+RAPL_DOMAINS = ("package", "core", "uncore", "dram", "psys")
+_DOMAIN_SCOPE = {
+    "package": "CPU package (cores, caches, uncore, integrated GPU)",
+    "core": "CPU cores only",
+    "uncore": "uncore / integrated GPU",
+    "dram": "DRAM attached to the package",
+    "psys": "whole SoC platform (psys)",
+}
+
+
+def _zone_domain(zone_name: str) -> str | None:
+    for domain in RAPL_DOMAINS:
+        if zone_name == domain or zone_name.startswith(f"{domain}-"):
+            return domain
+    return None
+
+
+@dataclass
+class RaplZone:
+    """One powercap zone: its folder, name (``package-0``, ``dram``, ...) and wrap range."""
+
+    path: Path
+    name: str
+    max_range_uj: int
+    last_uj: int = -1
+    total_uj: int = 0
+
+    @property
+    def energy_file(self) -> Path:
+        return self.path / "energy_uj"
+
+
+def find_rapl_zones(root: Path) -> list[tuple[Path, str]]:
+    """Every ``intel-rapl:*`` zone under ``<root>/class/powercap`` as (folder, name)."""
+    base = root / "class" / "powercap"
+    zones = []
+    for path in sorted(base.glob("intel-rapl:*")):
+        name_file = path / "name"
+        if name_file.is_file():
+            zones.append((path, read_sysfs(name_file)))
+    return zones
+
+
+def validate_domains(domains: Sequence[str]) -> None:
+    """Reject unknown domains and combinations that count the same energy twice."""
+    unknown = [d for d in domains if d not in RAPL_DOMAINS]
+    if unknown:
+        raise ValueError(f"unknown RAPL domain {unknown[0]!r}; expected some of: {', '.join(RAPL_DOMAINS)}")
+    if "psys" in domains and len(set(domains)) > 1:
+        raise ValueError("psys already contains the package and DRAM: list it alone")
+    if "package" in domains and ({"core", "uncore"} & set(domains)):
+        raise ValueError("package already contains core and uncore: list either package or its parts")
+
+
+class RaplMeter(CounterMeter):
+    """Sum of the selected RAPL domains over all sockets, wrap-corrected, in joules."""
+
+    name = "rapl"
+    update_interval_s = 0.001
+
+    def __init__(self, root: str | Path | None = None, domains: Sequence[str] = ("package",)) -> None:
+        super().__init__()
+        validate_domains(domains)
+        self.root = sysfs_root(root)
+        self.domains = tuple(domains)
+        self.zones: list[RaplZone] = []
+
+    def probe(self) -> None:
+        base = self.root / "class" / "powercap"
+        if not base.is_dir():
+            raise MeterUnavailable(
+                f"{base} does not exist (no powercap interface: intel_rapl driver not loaded, "
+                "a VM without RAPL, or not x86)"
+            )
+        try:
+            found = find_rapl_zones(self.root)
+        except MeterReadError as exc:
+            raise MeterUnavailable(str(exc)) from exc
+        chosen = [(p, n) for p, n in found if _zone_domain(n) in self.domains]
+        if not chosen:
+            have = ", ".join(n for _, n in found) or "none"
+            raise MeterUnavailable(f"no RAPL zone for domains {list(self.domains)} under {base} (zones: {have})")
+        zones = []
+        for path, name in chosen:
+            try:
+                max_range = int(read_sysfs(path / "max_energy_range_uj"))
+                zone = RaplZone(path=path, name=name, max_range_uj=max_range)
+                zone.last_uj = int(read_sysfs(zone.energy_file))
+            except MeterReadError as exc:
+                if "permission denied" in str(exc):
+                    raise MeterUnavailable(
+                        f"permission denied reading {path / 'energy_uj'} (root-only since CVE-2020-8694; "
+                        "run as root or make energy_uj readable)"
+                    ) from exc
+                raise MeterUnavailable(str(exc)) from exc
+            except ValueError as exc:
+                raise MeterUnavailable(f"{path}: unreadable counter ({exc})") from exc
+            zones.append(zone)
+        self.zones = zones
+        names = ", ".join(z.name for z in zones)
+        self.source = f"powercap energy_uj of {names}"
+        self.scope = "RAPL " + "; ".join(f"{z.name}: {_DOMAIN_SCOPE[_zone_domain(z.name) or 'package']}" for z in zones)
+        self.scope += " (excludes the rest of the board: disks, fans, PSU losses)"
+
+    def read_energy_j(self) -> float:
+        if not self.zones:
+            raise MeterReadError("RAPL meter read before probe()")
+        for zone in self.zones:
+            try:
+                raw = int(read_sysfs(zone.energy_file))
+            except ValueError as exc:
+                raise MeterReadError(f"{zone.energy_file}: unreadable counter ({exc})") from exc
+            delta = raw - zone.last_uj
+            if delta < 0:  # wrapped once since the previous read
+                delta += zone.max_range_uj
+            zone.total_uj += delta
+            zone.last_uj = raw
+        return sum(z.total_uj for z in self.zones) / 1e6

@@ -1,0 +1,392 @@
+"""Energy sources the profiler reads at window edges, each turning a meter into per-window results.
+
+* :class:`CounterEnergy`: a counter meter (NVML energy, RAPL, the CPU-time estimate) read at both edges.
+* :class:`SampledEnergy`: a power meter sampled by a separate process, integrated by trapezoid.
+* :class:`LogEnergy`: an external power log (wall-clock stamps mapped onto the monotonic clock).
+* :class:`CombinedEnergy`: several measured sources added up (e.g. GPU board + CPU package).
+* :class:`NullEnergy`: nothing to measure; every window says why.
+
+Every result carries provenance ``<label>: <source>; scope: <scope>`` or ``unavailable: <reason>``.
+A source that fails mid-run marks the affected windows unavailable and the run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgebench.meters.base import CounterMeter, MeterError
+from edgebench.meters.external import ExternalPowerLog
+from edgebench.profiler.integrate import integrate_window
+from edgebench.profiler.sampler import SamplerProcess
+
+#: A window shorter than this many sensor update intervals (or sample periods) is flagged.
+SHORT_WINDOW_FACTOR = 10.0
+
+
+@dataclass
+class EnergyResult:
+    """One window's energy (J), mean power (W), how it was obtained and how well it was sampled."""
+
+    provenance: str
+    energy_j: float | None = None
+    power_avg_w: float | None = None
+    scope: str | None = None
+    sample_rate_hz: float | None = None
+    max_gap_s: float | None = None
+    flags: list[str] = field(default_factory=list)
+    rails_j: dict[str, float] = field(default_factory=dict)
+
+
+class EnergySource(ABC):
+    """What the profiler needs from any energy source."""
+
+    label: str = "unavailable"  # measured-counter | measured-sampled | estimated | unavailable
+    meter_name: str = "none"
+    source: str = ""
+    scope: str = ""
+    update_interval_s: float | None = None
+    rate_hz: float | None = None
+    basis: str | None = None
+    #: Set by :func:`edgebench.profiler.setup.resolve_energy`: every meter tried, with its status and reason.
+    attempts: list[dict[str, str]]
+
+    def start(self) -> None:  # noqa: B027 - optional hook
+        """Begin (start a sampler process, ...); default nothing."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Stop whatever start() began; idempotent."""
+
+    @abstractmethod
+    def edge(self) -> Any:
+        """Called at every window edge, right before the start stamp / right after the end stamp."""
+
+    @abstractmethod
+    def measure(self, start_token: Any, end_token: Any, start_ns: int, end_ns: int) -> EnergyResult:
+        """The window's result from its two edge tokens and monotonic stamps."""
+
+    def sampled_memory(self, start_ns: int, end_ns: int) -> tuple[int | None, int | None]:
+        """(MemAvailable minimum, NvMapMemUsed peak) seen by a sampler in the window, if one samples them."""
+        return None, None
+
+    @property
+    def provenance(self) -> str:
+        return f"{self.label}: {self.source}; scope: {self.scope}"
+
+    def short_threshold_s(self) -> float:
+        """Windows shorter than this are flagged ``short-window``."""
+        period = 1.0 / self.rate_hz if self.rate_hz else 0.0
+        return SHORT_WINDOW_FACTOR * max(self.update_interval_s or 0.0, period)
+
+    def _flags(self, duration_s: float) -> list[str]:
+        threshold = self.short_threshold_s()
+        return ["short-window"] if threshold and duration_s < threshold else []
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "meter": self.meter_name,
+            "provenance": self.label,
+            "source": self.source,
+            "scope": self.scope,
+            "basis": self.basis,
+            "update_interval_s": self.update_interval_s,
+            "sample_rate_hz": self.rate_hz,
+            "short_window_threshold_s": self.short_threshold_s() or None,
+        }
+
+
+class NullEnergy(EnergySource):
+    """No energy source: every window is ``unavailable: <reason>``."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason if reason.startswith("unavailable") else f"unavailable: {reason}"
+        self.scope = "nothing"
+
+    @property
+    def provenance(self) -> str:
+        return self.reason
+
+    def edge(self) -> None:
+        return None
+
+    def measure(self, start_token: Any, end_token: Any, start_ns: int, end_ns: int) -> EnergyResult:
+        return EnergyResult(provenance=self.reason)
+
+    def describe(self) -> dict[str, Any]:
+        return {"meter": "none", "provenance": self.reason}
+
+
+class CounterEnergy(EnergySource):
+    """A cumulative counter read at both edges; the window gets the difference."""
+
+    def __init__(self, meter: CounterMeter) -> None:
+        self.meter = meter
+        self.label = meter.provenance
+        self.meter_name = meter.name
+        self.source = meter.source
+        self.scope = meter.scope
+        self.update_interval_s = meter.update_interval_s
+        self.basis = getattr(meter, "basis", None)
+
+    def edge(self) -> float | MeterError:
+        try:
+            return self.meter.read_energy_j()
+        except MeterError as exc:
+            return exc
+
+    def measure(self, start_token: Any, end_token: Any, start_ns: int, end_ns: int) -> EnergyResult:
+        failed = next((t for t in (start_token, end_token) if isinstance(t, MeterError)), None)
+        if failed is not None:
+            return EnergyResult(
+                provenance=f"unavailable: {self.meter_name} failed mid-run: {failed}", flags=["meter-failed"]
+            )
+        duration_s = (end_ns - start_ns) / 1e9
+        energy = float(end_token) - float(start_token)
+        return EnergyResult(
+            provenance=self.provenance,
+            energy_j=energy,
+            power_avg_w=energy / duration_s if duration_s > 0 else None,
+            scope=self.scope,
+            flags=self._flags(duration_s),
+        )
+
+    def close(self) -> None:
+        self.meter.close()
+
+
+class _SampleIntegrator(EnergySource):
+    """Shared logic of sources that hold (ns, watts[, rails...]) samples."""
+
+    label = "measured-sampled"
+    rails: list[str]
+
+    def _samples(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _failure(self, end_ns: int) -> str:
+        return "read failed"
+
+    def edge(self) -> None:
+        return None
+
+    def measure(self, start_token: Any, end_token: Any, start_ns: int, end_ns: int) -> EnergyResult:
+        t_ns, values = self._samples()
+        duration_s = (end_ns - start_ns) / 1e9
+        lo = max(0, int(np.searchsorted(t_ns, start_ns)) - 1)
+        hi = min(len(t_ns), int(np.searchsorted(t_ns, end_ns, side="right")) + 1)
+        t_win, v_win = t_ns[lo:hi], values[lo:hi]
+        finite = np.isfinite(v_win[:, 0]) if v_win.size else np.ones(0, dtype=bool)
+        if not finite.all():
+            if (~finite & (t_win >= start_ns) & (t_win <= end_ns)).any():
+                return EnergyResult(
+                    provenance=f"unavailable: {self.meter_name} failed mid-run: {self._failure(end_ns)}",
+                    flags=["meter-failed"],
+                )
+            t_win, v_win = t_win[finite], v_win[finite]  # a failed read just outside the window: skip it
+        total = integrate_window(t_win, v_win[:, 0] if v_win.size else np.empty(0), start_ns, end_ns)
+        if total is None:
+            return EnergyResult(provenance=f"unavailable: {self.meter_name}: no samples near the window")
+        flags = self._flags(duration_s)
+        if total.samples < 2:
+            flags.append("few-samples")
+        rails_j = {}
+        for i, rail in enumerate(self.rails, start=1):
+            part = integrate_window(t_win, v_win[:, i], start_ns, end_ns)
+            if part is not None and np.isfinite(part.energy_j):
+                rails_j[rail] = part.energy_j
+        return EnergyResult(
+            provenance=self.provenance,
+            energy_j=total.energy_j,
+            power_avg_w=total.power_avg_w,
+            scope=self.scope,
+            sample_rate_hz=total.sample_rate_hz,
+            max_gap_s=total.max_gap_s,
+            flags=flags,
+            rails_j=rails_j,
+        )
+
+
+class SampledEnergy(_SampleIntegrator):
+    """A power meter sampled by a separate process (started by :meth:`start`)."""
+
+    def __init__(
+        self, sampler: SamplerProcess, meter_name: str, source: str, scope: str, update_interval_s: float | None
+    ):
+        self.sampler = sampler
+        self.meter_name = meter_name
+        self.source = f"{source}, sampled at {sampler.rate_hz:g} Hz by a separate process"
+        self.scope = scope
+        self.update_interval_s = update_interval_s
+        self.rate_hz = sampler.rate_hz
+        self.rails: list[str] = []
+
+    def start(self) -> None:
+        if not self.sampler.running:
+            self.sampler.start()
+        self.rails = [c.removeprefix("rail:") for c in self.sampler.channels if c.startswith("rail:")]
+        if self.update_interval_s is None:  # the child read it from the sensor (e.g. hwmon update_interval)
+            self.update_interval_s = self.sampler.info.get("update_interval_s")
+
+    def close(self) -> None:
+        self.sampler.stop()
+
+    def _samples(self) -> tuple[np.ndarray, np.ndarray]:
+        self.sampler.poll()
+        t_ns, values = self.sampler.arrays()
+        return t_ns, values[:, : 1 + len(self.rails)] if values.size else values
+
+    def _failure(self, end_ns: int) -> str:
+        return self.sampler.last_error(end_ns + 10**9) or "read failed"
+
+    def measure(self, start_token: Any, end_token: Any, start_ns: int, end_ns: int) -> EnergyResult:
+        result = super().measure(start_token, end_token, start_ns, end_ns)
+        if not self.sampler.running and result.energy_j is not None:
+            t_ns, _ = self.sampler.arrays()
+            if not t_ns.size or t_ns[-1] < end_ns:
+                return EnergyResult(
+                    provenance=f"unavailable: {self.meter_name}: sampler process exited "
+                    f"(code {self.sampler.returncode}) {self.sampler.last_error(end_ns)}".rstrip(),
+                    flags=["meter-failed"],
+                )
+        return result
+
+    def sampled_memory(self, start_ns: int, end_ns: int) -> tuple[int | None, int | None]:
+        if "mem_available_bytes" not in self.sampler.channels:
+            return None, None
+        t_ns, values = self.sampler.arrays()
+        mask = (t_ns >= start_ns) & (t_ns <= end_ns)
+        if not mask.any():
+            return None, None
+        avail = values[mask, self.sampler.channels.index("mem_available_bytes")]
+        nvmap = values[mask, self.sampler.channels.index("nvmap_bytes")]
+        avail, nvmap = avail[np.isfinite(avail)], nvmap[np.isfinite(nvmap)]
+        return (int(avail.min()) if avail.size else None), (int(nvmap.max()) if nvmap.size else None)
+
+    def trim(self, before_ns: int) -> None:
+        self.sampler.trim(before_ns)
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["sampler_pid"] = self.sampler.pid
+        out["rails"] = self.rails
+        return out
+
+
+class LogEnergy(_SampleIntegrator):
+    """Samples from an external CSV power log, its wall-clock stamps mapped to monotonic time.
+
+    The wall/monotonic offset is taken once, at start; a log that ends before a window does gets its
+    last value held and the gap shows in ``max_gap_s``.
+    """
+
+    def __init__(self, log: ExternalPowerLog) -> None:
+        self.log = log
+        self.meter_name = log.name
+        self.source = log.source + " (aligned by wall clock)"
+        self.scope = log.scope
+        self.update_interval_s = log.update_interval_s
+        self.rails = []
+        self._offset_ns = time.time_ns() - time.monotonic_ns()
+        self._t = np.empty(0, dtype=np.int64)
+        self._w = np.empty((0, 1))
+        self._error = ""
+
+    def _samples(self) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            wall, watts = self.log.read_new()
+        except MeterError as exc:
+            self._error = str(exc)
+            return self._t, self._w
+        if wall:
+            t = np.concatenate((self._t, np.asarray(wall, dtype=np.int64) - self._offset_ns))
+            w = np.concatenate((self._w, np.asarray(watts, dtype=float).reshape(-1, 1)))
+            order = np.argsort(t, kind="stable")
+            self._t, self._w = t[order], w[order]
+        return self._t, self._w
+
+    def measure(self, start_token: Any, end_token: Any, start_ns: int, end_ns: int) -> EnergyResult:
+        result = super().measure(start_token, end_token, start_ns, end_ns)
+        if self._error:
+            error, self._error = self._error, ""
+            return EnergyResult(provenance=f"unavailable: external log: {error}", flags=["meter-failed"])
+        if result.energy_j is not None and (self._t[-1] < end_ns or self._t[0] > start_ns):
+            result.flags.append("log-does-not-cover-window")
+        return result
+
+    def trim(self, before_ns: int) -> None:
+        keep_from = max(0, int(np.searchsorted(self._t, before_ns)) - 1)
+        self._t, self._w = self._t[keep_from:], self._w[keep_from:]
+
+
+class CombinedEnergy(EnergySource):
+    """Several measured sources added up; unavailable if any part is. Labelled by the weakest part."""
+
+    def __init__(self, parts: list[EnergySource]) -> None:
+        self.parts = parts
+        self.meter_name = "+".join(p.meter_name for p in parts)
+        self.label = "measured-counter" if all(p.label == "measured-counter" for p in parts) else "measured-sampled"
+        self.source = " + ".join(p.source for p in parts)
+        self.scope = " + ".join(p.scope for p in parts)
+        intervals = [p.update_interval_s for p in parts if p.update_interval_s]
+        self.update_interval_s = max(intervals) if intervals else None
+        rates = [p.rate_hz for p in parts if p.rate_hz]
+        self.rate_hz = min(rates) if rates else None
+
+    def start(self) -> None:
+        for p in self.parts:
+            p.start()
+
+    def close(self) -> None:
+        for p in self.parts:
+            p.close()
+
+    def edge(self) -> list[Any]:
+        return [p.edge() for p in self.parts]
+
+    def measure(self, start_token: Any, end_token: Any, start_ns: int, end_ns: int) -> EnergyResult:
+        results = [
+            p.measure(a, b, start_ns, end_ns) for p, a, b in zip(self.parts, start_token, end_token, strict=True)
+        ]
+        bad = next((r for r in results if r.energy_j is None), None)
+        if bad is not None:
+            return EnergyResult(provenance=bad.provenance, flags=bad.flags)
+        energy = sum(r.energy_j for r in results if r.energy_j is not None)
+        duration_s = (end_ns - start_ns) / 1e9
+        rates = [r.sample_rate_hz for r in results if r.sample_rate_hz is not None]
+        gaps = [r.max_gap_s for r in results if r.max_gap_s is not None]
+        flags = sorted({f for r in results for f in r.flags})
+        rails = {
+            f"{p.meter_name}:{k}": v for p, r in zip(self.parts, results, strict=True) for k, v in r.rails_j.items()
+        }
+        return EnergyResult(
+            provenance=self.provenance,
+            energy_j=energy,
+            power_avg_w=energy / duration_s if duration_s > 0 else None,
+            scope=self.scope,
+            sample_rate_hz=min(rates) if rates else None,
+            max_gap_s=max(gaps) if gaps else None,
+            flags=flags,
+            rails_j=rails,
+        )
+
+    def sampled_memory(self, start_ns: int, end_ns: int) -> tuple[int | None, int | None]:
+        for p in self.parts:
+            found = p.sampled_memory(start_ns, end_ns)
+            if found != (None, None):
+                return found
+        return None, None
+
+    def trim(self, before_ns: int) -> None:
+        for p in self.parts:
+            trim = getattr(p, "trim", None)
+            if trim is not None:
+                trim(before_ns)
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["parts"] = [p.describe() for p in self.parts]
+        return out

@@ -1,0 +1,127 @@
+"""The sampler process: ``python -m edgebench.profiler.sampler_child --spec JSON --out FILE --rate-hz R``.
+
+Runs apart from the training process (a thread would lose its rate whenever the trainer holds the GIL).
+It rebuilds the power meter from its JSON spec, prints one JSON status line on stdout (``ready`` with
+the channel names, or ``error`` with the reason), then appends fixed-size little-endian records
+``(monotonic_ns: int64, channel values: float64...)`` to FILE at the requested rate. A failed read is
+recorded as NaN and its message written to stderr as ``<monotonic_ns>\\t<message>``. It stops when its
+standard input closes (the profiler closed it, or the profiler's process died).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import selectors
+import struct
+import sys
+import time
+
+from edgebench.meters.registry import power_meter_from_spec
+
+MEMINFO_CHANNELS = ("mem_available_bytes", "nvmap_bytes")
+
+
+def record_format(channels: int) -> str:
+    """struct format of one record with `channels` float64 values."""
+    return "<q" + "d" * channels
+
+
+def _meminfo(path: str) -> tuple[float, float]:
+    avail = nvmap = math.nan
+    try:
+        with open(path) as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = float(line.split()[1]) * 1024
+                elif line.startswith("NvMapMemUsed:"):
+                    nvmap = float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return avail, nvmap
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edgebench.profiler.sampler_child")
+    parser.add_argument("--spec", required=True, help="JSON spec of the power meter")
+    parser.add_argument("--out", required=True, help="file to append records to")
+    parser.add_argument("--rate-hz", type=float, required=True)
+    parser.add_argument("--meminfo", help="also sample MemAvailable/NvMapMemUsed from this meminfo file")
+    args = parser.parse_args(argv)
+
+    try:
+        meter = power_meter_from_spec(json.loads(args.spec))
+        meter.probe()
+        rails = meter.read_rails_w()
+        first_total = meter.total_w(rails)
+    except Exception as exc:  # any failure here is reported to the parent, which labels the meter unavailable
+        print(json.dumps({"status": "error", "reason": f"{type(exc).__name__}: {exc}"}), flush=True)
+        return 3
+    rail_names = list(rails)
+    channels = ["power_w", *(f"rail:{r}" for r in rail_names)]
+    if args.meminfo:
+        channels += MEMINFO_CHANNELS
+    fmt = record_format(len(channels))
+    ready = {
+        "status": "ready",
+        "pid": os.getpid(),
+        "channels": channels,
+        "record_format": fmt,
+        "update_interval_s": meter.update_interval_s,
+        "scope": meter.scope,
+        "source": meter.source,
+    }
+    print(json.dumps(ready), flush=True)
+
+    fd = os.open(args.out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    selector = selectors.DefaultSelector()
+    selector.register(sys.stdin.fileno(), selectors.EVENT_READ)
+    period_s = 1.0 / args.rate_hz
+    last_error = ""
+    pending: tuple[int, float, dict[str, float]] | None = (time.monotonic_ns(), first_total, rails)
+    next_t = time.monotonic()
+    try:
+        while True:
+            if pending is None:
+                before = time.monotonic_ns()
+                try:
+                    rails = meter.read_rails_w()
+                    total = meter.total_w(rails)
+                    last_error = ""
+                except Exception as exc:  # a mid-run failure becomes a NaN sample plus a message
+                    rails, total = {}, math.nan
+                    message = f"{type(exc).__name__}: {exc}"
+                    if message != last_error:
+                        sys.stderr.write(f"{time.monotonic_ns()}\t{message}\n")
+                        sys.stderr.flush()
+                        last_error = message
+                after = time.monotonic_ns()
+                stamp = after if meter.self_paced else (before + after) // 2
+                pending = (stamp, total, rails)
+            stamp, total, rails = pending
+            pending = None
+            values = [total, *(rails.get(r, math.nan) for r in rail_names)]
+            if args.meminfo:
+                values += _meminfo(args.meminfo)
+            os.write(fd, struct.pack(fmt, stamp, *values))
+            if meter.self_paced:
+                timeout = 0.0
+            else:
+                next_t += period_s
+                now = time.monotonic()
+                if next_t < now:  # fell behind (slow read): do not burst to catch up
+                    next_t = now
+                timeout = next_t - now
+            if selector.select(timeout=timeout) and not os.read(sys.stdin.fileno(), 4096):
+                break
+            # any bytes on stdin also just continue; EOF (b"") stops
+    finally:
+        os.close(fd)
+        meter.close()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised as a separate process by the tests
+    sys.exit(main())

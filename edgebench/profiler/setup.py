@@ -1,0 +1,266 @@
+"""Policy: from a device profile and the profiler settings to a working energy source and profiler.
+
+Meters are tried in the profile's order (or ``profiler.meters``); the first whose every read works is
+used, and every attempt is recorded with its reason. Counters are read at window edges; power-only
+meters are sampled by a separate process. An external log, when configured, is tried first.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgebench.devices.detect import ProfileSelection, select_profile
+from edgebench.devices.profiles import DeviceProfile
+from edgebench.meters.base import CounterMeter, Meter, MeterUnavailable, PowerMeter, sysfs_root
+from edgebench.meters.estimate import CpuTimeEstimate
+from edgebench.meters.external import ExternalPowerLog
+from edgebench.meters.registry import METER_NAMES
+from edgebench.profiler.comm import estimate_comm, link_basis
+from edgebench.profiler.energy import CombinedEnergy, CounterEnergy, EnergySource, LogEnergy, NullEnergy, SampledEnergy
+from edgebench.profiler.idle import IdleBaseline, load_idle
+from edgebench.profiler.memory import PROC_MEMINFO, MeminfoMemory
+from edgebench.profiler.sampler import SamplerProcess
+from edgebench.profiler.settings import ProfilerSettings
+from edgebench.profiler.windows import Profiler
+
+
+def meter_chain(settings: ProfilerSettings, profile: DeviceProfile) -> list[str]:
+    """Meters to try, in order."""
+    if settings.meters:
+        return list(settings.meters)
+    chain = list(profile.meters)
+    if settings.external_log and "external" not in chain:
+        chain.insert(0, "external")
+    return chain
+
+
+def sample_rate_hz(settings: ProfilerSettings, profile: DeviceProfile) -> float:
+    return settings.sample_rate_hz or profile.sampling.rate_hz
+
+
+def make_meter(name: str, settings: ProfilerSettings, profile: DeviceProfile) -> Meter:
+    """A meter object for `name` configured from the profile and settings (not probed; may raise
+    MeterUnavailable when a required setting is missing)."""
+    root = sysfs_root(settings.sysfs_root)
+    rails = profile.rails
+    total = rails.total if rails is not None else None
+    scope = rails.scope if rails is not None and rails.total else None
+    if name == "nvml":
+        raise AssertionError("NVML is opened by open_meter (it picks counter or power mode while probing)")
+    if name == "jetson-ina3221":
+        from edgebench.meters.jetson import JetsonIna3221Meter
+
+        return JetsonIna3221Meter(root, total, scope, profile.sampling.sensor_update_interval_s)
+    if name == "jetson-tegrastats":
+        from edgebench.meters.jetson import TegrastatsMeter
+
+        interval_ms = max(10, round(1000 / sample_rate_hz(settings, profile)))
+        return TegrastatsMeter(settings.tegrastats, interval_ms, total, scope)
+    if name == "jetson-jtop":
+        from edgebench.meters.jetson import JtopMeter
+
+        return JtopMeter()
+    if name == "rpi5":
+        from edgebench.meters.rpi5 import Rpi5PmicMeter
+
+        cal = settings.rpi5_calibration
+        return Rpi5PmicMeter(settings.vcgencmd, cal.gain, cal.offset_w)
+    if name == "rapl":
+        from edgebench.meters.rapl import RaplMeter
+
+        return RaplMeter(root, settings.rapl_domains or profile.rapl.domains)
+    if name == "external":
+        if not settings.external_log:
+            raise MeterUnavailable("no external power log configured (profiler.external_log)")
+        return ExternalPowerLog(
+            settings.external_log,
+            settings.external_scope or "external meter (scope not stated)",
+            settings.external_clock_offset_s,
+        )
+    if name == "estimate":
+        if settings.estimate_per_core_w is not None:
+            origin = "profiler.estimate_per_core_w in the experiment file"
+            return CpuTimeEstimate(settings.estimate_per_core_w, origin)
+        origin = f"device profile {profile.name}, estimate.per_core_w: {profile.estimate.source or 'source not stated'}"
+        return CpuTimeEstimate(profile.estimate.per_core_w, origin)
+    if name == "replay":
+        from edgebench.meters.replay import ReplayMeter
+
+        if not settings.replay_trace:
+            raise MeterUnavailable("no replay trace configured (profiler.replay_trace)")
+        return ReplayMeter(settings.replay_trace, update_interval_s=profile.sampling.sensor_update_interval_s)
+    raise ValueError(f"unknown meter {name!r}; expected one of: {', '.join(METER_NAMES)}")
+
+
+def open_meter(name: str, settings: ProfilerSettings, profile: DeviceProfile) -> Meter:
+    """A probed, working meter, or :class:`MeterUnavailable` with the reason."""
+    if name == "nvml":
+        from edgebench.meters.nvml import open_nvml
+
+        return open_nvml(devices=settings.nvml_devices)
+    meter = make_meter(name, settings, profile)
+    meter.probe()
+    return meter
+
+
+def open_source(name: str, settings: ProfilerSettings, profile: DeviceProfile) -> EnergySource:
+    """An energy source for one meter, started (a power meter's sampler process is running)."""
+    meter = open_meter(name, settings, profile)
+    if isinstance(meter, CounterMeter):
+        return CounterEnergy(meter)
+    if isinstance(meter, ExternalPowerLog):
+        return LogEnergy(meter)
+    if isinstance(meter, PowerMeter):
+        spec, source, scope, interval = meter.spec(), meter.source, meter.scope, meter.update_interval_s
+        meter.close()  # the sampler process opens its own
+        meminfo = str(PROC_MEMINFO) if profile.memory.track_meminfo else None
+        sampler = SamplerProcess(spec, sample_rate_hz(settings, profile), meminfo_path=meminfo)
+        sampled = SampledEnergy(sampler, meter.name, source, scope, interval)
+        sampled.start()
+        return sampled
+    raise MeterUnavailable(f"meter {name!r} is neither a counter nor a power meter")
+
+
+def resolve_energy(settings: ProfilerSettings, profile: DeviceProfile) -> EnergySource:
+    """The first working source of the meter chain; its `attempts` list every meter tried and why."""
+    attempts: list[dict[str, str]] = []
+    for choice in meter_chain(settings, profile):
+        parts: list[EnergySource] = []
+        try:
+            for name in choice.split("+"):
+                parts.append(open_source(name, settings, profile))
+        except (MeterUnavailable, OSError, ValueError) as exc:  # a broken sensor must not stop the run
+            for p in parts:
+                p.close()
+            reason = str(exc) if isinstance(exc, MeterUnavailable) else f"{type(exc).__name__}: {exc}"
+            attempts.append({"meter": choice, "status": "unavailable", "reason": reason})
+            continue
+        source = parts[0] if len(parts) == 1 else CombinedEnergy(parts)
+        attempts.append({"meter": choice, "status": "used"})
+        source.attempts = attempts
+        return source
+    reasons = "; ".join(f"{a['meter']}: {a['reason']}" for a in attempts)
+    null = NullEnergy(f"unavailable: no working meter ({reasons})")
+    null.attempts = attempts
+    return null
+
+
+def default_idle(profile: DeviceProfile, energy: EnergySource, folder: Path | None = None) -> IdleBaseline | None:
+    """The idle baseline that applies without measuring now: a stored calibration for this meter and
+    scope, 0 W for the estimate (it has no idle part), or the profile's nominal idle power for its first
+    meter; None if none applies."""
+    stored = load_idle(profile.name, folder)
+    if stored is not None and stored.meter == energy.meter_name and stored.scope == energy.scope:
+        return stored
+    if energy.label == "estimated":
+        return IdleBaseline(0.0, "estimate-has-no-idle", energy.meter_name, energy.scope, seconds=None)
+    if profile.idle_power_w is not None and energy.meter_name == profile.meters[0]:
+        return IdleBaseline(
+            profile.idle_power_w,
+            "profile-nominal",
+            energy.meter_name,
+            energy.scope,
+            provenance=f"device profile {profile.name} idle_power_w (nominal, not measured on this unit)",
+        )
+    return None
+
+
+@dataclass
+class Measurement:
+    """Everything a runner needs to measure: chosen profile, settings and the profiler."""
+
+    selection: ProfileSelection
+    settings: ProfilerSettings
+    profiler: Profiler
+    idle_note: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def profile(self) -> DeviceProfile:
+        return self.selection.profile
+
+    @property
+    def torch_threads(self) -> int | None:
+        """The profile's default torch thread count (None: leave torch's default)."""
+        return self.profile.torch.threads
+
+    def start(self, message: Callable[[str], None] = print) -> dict[str, Any]:
+        """Start the profiler (sampler process), settle the idle baseline, and describe it all for run.json.
+
+        With ``idle_baseline_s > 0`` idle power is measured now (the process does nothing meanwhile).
+        """
+        self.profiler.start()
+        energy = self.profiler.energy
+        seconds = self.settings.idle_baseline_s
+        idle: IdleBaseline | None = None
+        if self.settings.enabled and seconds > 0:
+            message(f"measuring idle power for {seconds:g} s ({energy.meter_name})")
+            try:
+                idle = self.profiler.measure_idle(seconds)
+            except RuntimeError as exc:
+                self.idle_note = str(exc)
+        elif self.settings.enabled:
+            idle = default_idle(self.profile, energy)
+            if idle is None:
+                self.idle_note = "no idle baseline (run `edgebench calibrate` or set profiler.idle_baseline_s)"
+        self.profiler.idle = idle
+        return self.describe()
+
+    def close(self) -> None:
+        self.profiler.close()
+
+    def comm_estimate(self, bytes_down: int, bytes_up: int) -> tuple[float, float | None]:
+        """Estimated (seconds, joules) of moving the payloads over the profile's link (see comm.py)."""
+        return estimate_comm(self.profile.network, bytes_down, bytes_up)
+
+    def describe(self) -> dict[str, Any]:
+        out = self.profiler.describe()
+        out["profile"] = self.selection.describe()
+        out["meter_attempts"] = getattr(self.profiler.energy, "attempts", [])
+        out["idle_note"] = self.idle_note
+        out["link_model"] = self.profile.network.model_dump(mode="json") | {"basis": link_basis(self.profile.network)}
+        out["sysfs_root"] = str(sysfs_root(self.settings.sysfs_root))
+        return out
+
+
+def build_measurement(settings: ProfilerSettings, device: str = "auto") -> Measurement:
+    """Select the device profile (``auto`` detects) and build a profiler whose energy source is resolved
+    when it starts. Nothing is probed or started yet."""
+    selection = select_profile(device, settings.sysfs_root)
+    profile = selection.profile
+    meminfo = MeminfoMemory() if profile.memory.track_meminfo else None
+    energy = functools.partial(resolve_energy, settings, profile) if settings.enabled else None
+    profiler = Profiler(enabled=settings.enabled, energy=energy, meminfo=meminfo)
+    return Measurement(selection=selection, settings=settings, profiler=profiler)
+
+
+def probe_all(settings: ProfilerSettings, profile: DeviceProfile) -> list[dict[str, Any]]:
+    """Every known meter's availability on this machine, with the reason or what it measures."""
+    rows: list[dict[str, Any]] = []
+    for name in METER_NAMES:
+        if name == "replay" and not settings.replay_trace:
+            continue
+        started = time.perf_counter()
+        try:
+            meter = open_meter(name, settings, profile)
+        except (MeterUnavailable, OSError, ValueError) as exc:
+            reason = str(exc) if isinstance(exc, MeterUnavailable) else f"{type(exc).__name__}: {exc}"
+            rows.append({"meter": name, "available": False, "reason": reason})
+            continue
+        row: dict[str, Any] = {"meter": name, "available": True, **meter.describe()}
+        if isinstance(meter, PowerMeter):
+            try:
+                rails = meter.read_rails_w()
+                row["rails_w"] = rails
+                row["total_w"] = meter.total_w(rails)
+            except Exception as exc:  # a diagnostic read; report, don't fail the doctor
+                row["read_error"] = str(exc)
+        row["probe_s"] = round(time.perf_counter() - started, 4)
+        meter.close()
+        rows.append(row)
+    return rows
