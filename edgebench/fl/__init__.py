@@ -1,1 +1,1 @@
-"""Federated runtime: round engine, payload codec, in-process simulation (Flower adapters later)."""
+"""Federated runtime: round engine, payload codec, accounting, in-process simulation, Flower adapters."""

@@ -1,0 +1,321 @@
+"""The ClientApp: one federated client on a device (or a virtual client in Flower's simulation).
+
+Component reference: ``edgebench.fl.flower.client_app:app``. The node's ``--node-config`` says which
+client it is and where its data live (see docs/flower.md):
+
+- ``partition-id`` (required): the client id, a row of ``partition.csv``;
+- ``num-partitions``: checked against ``federation.num_clients`` when given;
+- ``device-profile``: device profile for the profiler (default: what the server sends, ``auto`` =
+  detect this device); ``torch-threads``: intra-op threads;
+- ``data-path``: the dataset on this device (overrides ``data.path`` of the experiment file).
+
+Two message types: a ``query`` (hello) carries the experiment config once per run -- it is kept in the
+node's ``context.state`` -- and is answered with the node's partition, device and versions; a ``train``
+message carries the downlink and runs :func:`edgebench.fl.client_round.run_client_round` with the
+method's client half inside the profiler, exactly as the in-process engine does. A method's per-client
+state (e.g. FedARA's persistent EMAs, FedAdaLoRA's rank pattern) lives in ``context.state`` between
+rounds.
+
+Flower re-creates the ClientApp for every message (a fresh process per message in a deployment), so the
+model and the tokenized partition are cached per process only, keyed by config hash and method.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from flwr.app import Context, Message, RecordDict
+from flwr.clientapp import ClientApp
+from torch import nn
+
+import edgebench
+from edgebench.config import ExperimentConfig, MethodEntry, parse_config
+from edgebench.fl.accounting import client_batches, client_measurements
+from edgebench.fl.batches import TokenizedSplit, tokenize
+from edgebench.fl.client_round import run_client_round
+from edgebench.fl.flower.wire import (
+    DOWNLINK,
+    INSTRUCTION,
+    MEASUREMENTS,
+    METRICS,
+    NODE,
+    STATE_CLIENT,
+    STATE_JOB,
+    UPLINK,
+    blob_of,
+    blob_record,
+    config_record,
+    measurements_to_records,
+    pack_state,
+    unpack_state,
+)
+from edgebench.methods import get_method
+from edgebench.methods.base import MethodClient, Payload
+
+log = logging.getLogger("edgebench.flower.client")
+
+app = ClientApp()
+
+
+class ClientSetupError(RuntimeError):
+    """The node cannot run the requested round (no config yet, wrong partition, bad node config)."""
+
+
+# -- node configuration -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NodeSettings:
+    """What ``--node-config`` says about this node."""
+
+    partition_id: int
+    num_partitions: int | None = None
+    device_profile: str | None = None
+    data_path: str | None = None
+    torch_threads: int | None = None
+
+    @classmethod
+    def from_node_config(cls, node_config: Any) -> NodeSettings:
+        cfg = dict(node_config)
+        if "partition-id" not in cfg:
+            raise ClientSetupError(
+                "the SuperNode has no partition-id; start it with --node-config 'partition-id=<k>' "
+                "(or `edgebench client --partition-id <k>`)"
+            )
+
+        def as_int(key: str) -> int | None:
+            value = cfg.get(key)
+            if value is None or value == "":
+                return None
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                raise ClientSetupError(f"node config {key}={value!r} is not an integer") from None
+
+        def as_str(key: str) -> str | None:
+            value = cfg.get(key)
+            return None if value is None or value == "" else str(value)
+
+        partition_id = as_int("partition-id")
+        assert partition_id is not None
+        return cls(
+            partition_id=partition_id,
+            num_partitions=as_int("num-partitions"),
+            device_profile=as_str("device-profile"),
+            data_path=as_str("data-path"),
+            torch_threads=as_int("torch-threads"),
+        )
+
+
+# -- the experiment, as the server sent it ------------------------------------------------------
+@dataclass
+class ClientJob:
+    """The experiment config (as the server loaded it) plus this node's settings."""
+
+    config: ExperimentConfig
+    config_hash: str
+    device: str
+    node: NodeSettings
+
+    @classmethod
+    def from_state(cls, context: Context) -> ClientJob:
+        if STATE_JOB not in context.state.config_records:
+            raise ClientSetupError("this node has not received the experiment config (no hello query in this run)")
+        record = context.state.config_records[STATE_JOB]
+        return cls.build(
+            str(record["config"]),
+            str(record["config_hash"]),
+            str(record["device"]),
+            str(record.get("config_file", "")),
+            context.node_config,
+        )
+
+    @classmethod
+    def build(cls, config_json: str, config_hash: str, device: str, config_file: str, node_config: Any) -> ClientJob:
+        node = NodeSettings.from_node_config(node_config)
+        config = _job_config(config_json, config_file, node)
+        return cls(config=config, config_hash=config_hash, device=node.device_profile or device, node=node)
+
+
+_CONFIG_CACHE: dict[tuple[str, str, str | None], ExperimentConfig] = {}
+
+
+def _job_config(config_json: str, config_file: str, node: NodeSettings) -> ExperimentConfig:
+    key = (config_json, config_file, node.data_path)
+    if key not in _CONFIG_CACHE:
+        config = parse_config(json.loads(config_json), Path(config_file or "experiment-from-server.yaml"))
+        if node.data_path:
+            path = str(Path(node.data_path).expanduser().resolve())
+            data = config.data.model_copy(update={"path": path})
+            source = config.source
+            config = config.model_copy(update={"data": data})
+            config._source = source
+        _CONFIG_CACHE[key] = config
+    return _CONFIG_CACHE[key]
+
+
+# -- per-process cache of what a method needs on this client --------------------------------------
+@dataclass
+class ClientRuntime:
+    """The method's client half and model, with this client's tokenized rows."""
+
+    client: MethodClient
+    model: nn.Module
+    indices: list[int]
+    tokens: TokenizedSplit
+    rows: dict[int, int]
+
+
+# One model per method and process, shared by the clients this process serves (as the in-process engine
+# shares one backbone); the data and each client's token ids once per config.
+_MODEL: dict[tuple[str, str], tuple[MethodClient, nn.Module, Any]] = {}
+_DATA: dict[tuple[str, str | None], Any] = {}
+_TOKENS: dict[tuple[str, str | None, int], tuple[list[int], TokenizedSplit]] = {}
+
+
+def _method_entry(config: ExperimentConfig, label: str) -> MethodEntry:
+    for entry in config.methods:
+        if entry.label == label:
+            return entry
+    raise ClientSetupError(f"the experiment has no method labelled {label!r}")
+
+
+def client_runtime(job: ClientJob, label: str, cid: int) -> ClientRuntime:
+    """The method's model (built once per process) and client `cid`'s tokenized rows."""
+    from edgebench.fl.engine import prepare_data
+    from edgebench.models import resolve_model
+
+    config = job.config
+    fed = config.federation
+    data_key = (job.config_hash, job.node.data_path)
+    if data_key not in _DATA:
+        _DATA.clear()
+        _TOKENS.clear()
+        _DATA[data_key] = prepare_data(config)
+    data = _DATA[data_key]
+    if not 0 <= cid < len(data.partition.client_indices):
+        raise ClientSetupError(f"client {cid} is outside the partition's {len(data.partition.client_indices)} clients")
+    model_key = (job.config_hash, label)
+    if model_key not in _MODEL:
+        _MODEL.clear()
+        entry = _method_entry(config, label)
+        spec = get_method(entry.method)
+        resolved = resolve_model(config.model, data.splits.train.num_labels, config.seed)
+        client = spec.client_cls(entry.params, config.seed, rounds=fed.rounds, local_steps=fed.local_steps)
+        _MODEL[model_key] = (client, client.build(resolved.model), resolved.tokenizer)
+    client, model, tokenizer = _MODEL[model_key]
+    token_key = (*data_key, cid)
+    if token_key not in _TOKENS:
+        indices = [int(i) for i in data.partition.client_indices[cid]]
+        _TOKENS[token_key] = (indices, tokenize(tokenizer, data.splits.train.subset(indices), fed.max_seq_len))
+    indices, tokens = _TOKENS[token_key]
+    return ClientRuntime(client, model, indices, tokens, {row: pos for pos, row in enumerate(indices)})
+
+
+# -- message handlers -----------------------------------------------------------------------------
+@app.query()
+def hello(msg: Message, context: Context) -> Message:
+    """Keep the experiment config in ``context.state``; answer with this node's partition and device."""
+    ask = msg.content.config_records[INSTRUCTION]
+    config_file = str(ask.get("config_file", ""))
+    job = ClientJob.build(
+        str(ask["config"]), str(ask["config_hash"]), str(ask["device"]), config_file, context.node_config
+    )
+    context.state[STATE_JOB] = config_record(
+        {
+            "config": str(ask["config"]),
+            "config_hash": str(ask["config_hash"]),
+            "device": str(ask["device"]),
+            "config_file": config_file,
+        }
+    )
+    from edgebench.devices.detect import select_profile
+
+    selection = select_profile(job.device, job.config.profiler.sysfs_root)
+    answer = {
+        "partition_id": job.node.partition_id,
+        "num_partitions": job.node.num_partitions if job.node.num_partitions is not None else -1,
+        "device_requested": job.device,
+        "device_profile": selection.profile.name,
+        "device_selection": json.dumps(selection.describe(), sort_keys=True, default=str),
+        "data_path": job.node.data_path or "",
+        "hostname": socket.gethostname(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "edgebench_version": edgebench.__version__,
+        "torch_version": torch.__version__,
+        "flwr_version": _flwr_version(),
+    }
+    return Message(RecordDict({NODE: config_record(answer)}), reply_to=msg)
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    """One client round: decode, train, encode inside the profiler; reply with uplink + measurements."""
+    job = ClientJob.from_state(context)
+    ask = msg.content.config_records[INSTRUCTION]
+    if str(ask["config_hash"]) != job.config_hash:
+        raise ClientSetupError("the train message is for another experiment config than this node's hello")
+    label, rnd, cid = str(ask["method"]), int(ask["round"]), int(ask["client_id"])
+    if cid != job.node.partition_id:
+        raise ClientSetupError(f"asked to train as client {cid}, but this node holds partition {job.node.partition_id}")
+    blob_down = blob_of(msg.content, DOWNLINK)
+    reply = run_round(job, label, rnd, cid, blob_down, context)
+    return Message(reply, reply_to=msg)
+
+
+def run_round(job: ClientJob, label: str, rnd: int, cid: int, blob_down: bytes, context: Context) -> RecordDict:
+    """The client's round with the shared client step and measurement cells; returns the reply content."""
+    from edgebench.profiler.setup import build_measurement
+
+    config = job.config
+    fed = config.federation
+    runtime = client_runtime(job, label, cid)
+    settings = config.profiler.model_copy(update={"idle_baseline_s": 0.0})  # no idle wait per message
+    measurement = build_measurement(settings, job.device)
+    threads = job.node.torch_threads or config.device.torch_threads or measurement.torch_threads
+    if threads:
+        torch.set_num_threads(threads)
+    state_key = STATE_CLIENT + label
+    client_state: Payload | None = None
+    if state_key in context.state.array_records:
+        client_state = unpack_state(blob_of(context.state, state_key))
+    measurement.start(log.info)
+    try:
+        batches = client_batches(fed, config.seed, rnd, cid, runtime.indices, runtime.tokens, runtime.rows)
+        result = run_client_round(
+            runtime.client,
+            runtime.model,
+            blob_down,
+            batches,
+            fed,
+            client_state,
+            measurement.profiler,
+            fed.wire_dtype,
+        )
+        measured = client_measurements(result, len(blob_down), measurement)
+    finally:
+        measurement.close()
+    if result.fit.client_state is not None:
+        context.state[state_key] = blob_record(pack_state(result.fit.client_state))
+    metrics, text = measurements_to_records(measured)
+    metrics["num_examples"] = len(runtime.indices)
+    text["method"] = label
+    text["round"] = str(rnd)
+    text["client_id"] = str(cid)
+    text["client_device"] = measurement.profile.name
+    return RecordDict({UPLINK: blob_record(result.uplink), METRICS: metrics, MEASUREMENTS: text})
+
+
+def _flwr_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("flwr")
+    except metadata.PackageNotFoundError:  # pragma: no cover - flwr is imported above
+        return "unknown"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# A Jetson (Orin Nano / NX / AGX, Xavier NX) as edgebench client $EB_PARTITION_ID. See docs/flower.md.
+#   EB_SUPERLINK=10.0.0.2:8000 EB_PARTITION_ID=0 EB_NUM_PARTITIONS=3 runners/devices/jetson.sh
+# Needs: Python >= 3.11 with a CUDA torch for this JetPack, edgebench[flower,jetson]; certs/ca.pem and
+# keys/<hostname> (registered on the SuperLink) unless EB_INSECURE=1.
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/common.sh"
+
+check_python
+[[ -r /etc/nv_tegra_release ]] && echo "L4T: $(head -n1 /etc/nv_tegra_release)" >&2 || echo "warning: /etc/nv_tegra_release not found: is this a Jetson?" >&2
+# The power mode and clocks decide the numbers: record them, never change them here.
+command -v nvpmodel >/dev/null && { nvpmodel -q 2>/dev/null | head -n2 >&2 || true; }
+"$EB_PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" >&2
+# Which meters work (INA3221 sysfs is world-readable; tegrastats may need the user in the right group)
+"$EB_PYTHON" -m edgebench.cli doctor ${EB_DEVICE_PROFILE:+--device "$EB_DEVICE_PROFILE"} >&2 || true
+start_client "$@"

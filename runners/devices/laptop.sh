@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# A laptop or desktop (x86-64, optional NVIDIA GPU) as edgebench client $EB_PARTITION_ID. See docs/flower.md.
+#   EB_SUPERLINK=10.0.0.2:8000 EB_PARTITION_ID=2 EB_NUM_PARTITIONS=3 runners/devices/laptop.sh
+# Needs: Python >= 3.11, torch (CPU or CUDA wheel), edgebench[flower]. RAPL energy counters are
+# root-only on most kernels (docs/flower.md says how to open them, and the trade-off).
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/common.sh"
+
+check_python
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader >&2 || true
+for f in /sys/class/powercap/intel-rapl:0/energy_uj; do
+    [[ -e "$f" && ! -r "$f" ]] && echo "warning: $f is root-only: energy falls back to the estimate (docs/flower.md)" >&2
+done
+"$EB_PYTHON" -m edgebench.cli doctor ${EB_DEVICE_PROFILE:+--device "$EB_DEVICE_PROFILE"} >&2 || true
+start_client "$@"
