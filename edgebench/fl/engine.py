@@ -293,6 +293,13 @@ def default_run_dir(config: ExperimentConfig) -> Path:
     return Path(config.output.dir) / f"{stem}-{stamp}"
 
 
+def resolve_run_dir(config: ExperimentConfig, out: Path | None, resume: Path | None) -> Path:
+    """The run directory named by --out / --resume (not both), else a fresh default one."""
+    if out is not None and resume is not None:
+        raise ConfigError(str(config.source), [("", "give either --out or --resume, not both")])
+    return resume if resume is not None else (out or default_run_dir(config))
+
+
 def run_experiment(
     config: ExperimentConfig,
     out: Path | None = None,
@@ -300,9 +307,7 @@ def run_experiment(
     progress: Progress | None = None,
 ) -> tuple[Path, list[MethodRunSummary]]:
     """Run (or resume) an experiment; returns the run directory and per-method summaries."""
-    if out is not None and resume is not None:
-        raise ConfigError(str(config.source), [("", "give either --out or --resume, not both")])
-    run_dir = resume if resume is not None else (out or default_run_dir(config))
+    run_dir = resolve_run_dir(config, out, resume)
     if resume is None and (run_dir / RUN_JSON).exists():
         raise ResumeError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
     engine = Engine(config, run_dir, progress=progress, resume=resume is not None)

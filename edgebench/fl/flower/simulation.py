@@ -18,8 +18,8 @@ from typing import Any
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from edgebench.config import ConfigError, ExperimentConfig
-from edgebench.fl.engine import MethodRunSummary, default_run_dir
+from edgebench.config import ExperimentConfig
+from edgebench.fl.engine import MethodRunSummary, resolve_run_dir
 from edgebench.fl.flower import client_app
 from edgebench.fl.flower.server_app import SIMULATION, run_server
 from edgebench.fl.progress import Progress
@@ -46,9 +46,7 @@ def run_flower_simulation(
     progress: Progress | None = None,
 ) -> tuple[Path, list[MethodRunSummary]]:
     """Run (or resume) an experiment on Flower's simulation runtime; same return as ``run_experiment``."""
-    if out is not None and resume is not None:
-        raise ConfigError(str(config.source), [("", "give either --out or --resume, not both")])
-    run_dir = resume if resume is not None else (out or default_run_dir(config))
+    run_dir = resolve_run_dir(config, out, resume)
     progress = progress or Progress()
     summaries: list[MethodRunSummary] = []
     failure: list[BaseException] = []

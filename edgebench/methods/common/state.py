@@ -8,9 +8,12 @@ payload reads the same whatever wraps the backbone.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from edgebench.methods.base import ClientReply
 
 _PEFT_PREFIX = "base_model.model."
 _ADAPTER_SEGMENT = re.compile(r"\.default(?=\.|$)")
@@ -70,3 +73,28 @@ def mismatch_reason(expected: dict[str, tuple[int, ...]], got: dict[str, torch.T
         if not torch.isfinite(got[name]).all():
             return f"{name}: contains NaN or Inf"
     return None
+
+
+def screen_replies(
+    replies: list[ClientReply],
+    expected: dict[str, tuple[int, ...]],
+    extra_check: Callable[[ClientReply], str | None] | None = None,
+) -> tuple[list[ClientReply], dict[int, str]]:
+    """Split replies into those fit to average and {client_id: reason} for the rest.
+
+    A reply is rejected when its tensors do not match `expected` (names, shapes, finite values), when
+    `extra_check` returns a reason, or when it claims no training examples.
+    """
+    accepted: list[ClientReply] = []
+    rejected: dict[int, str] = {}
+    for reply in replies:
+        reason = mismatch_reason(expected, reply.payload.tensors)
+        if reason is None and extra_check is not None:
+            reason = extra_check(reply)
+        if reason is None and reply.num_examples <= 0:
+            reason = f"num_examples must be positive (got {reply.num_examples})"
+        if reason is None:
+            accepted.append(reply)
+        else:
+            rejected[reply.client_id] = reason
+    return accepted, rejected

@@ -15,7 +15,7 @@ import torch
 
 from edgebench.methods.base import ClientReply, MethodServer, Payload, RoundOutcome
 from edgebench.methods.common.fedavg import weighted_average
-from edgebench.methods.common.state import mismatch_reason
+from edgebench.methods.common.state import screen_replies
 from edgebench.methods.fedara.budget import budget_at
 from edgebench.methods.fedara.client import SCORES_SUFFIX
 from edgebench.methods.fedara.config import FedARAParams
@@ -76,18 +76,12 @@ class FedARAServer(MethodServer):
     def aggregate(self, rnd: int, replies: list[ClientReply]) -> RoundOutcome:
         expected = self.expected_uplink()
         digest = self._meta()["mask_digest"]
-        accepted: list[ClientReply] = []
-        rejected: dict[int, str] = {}
-        for reply in replies:
-            reason = mismatch_reason(expected, reply.payload.tensors)
-            if reason is None and reply.payload.meta.get("mask_digest") != digest:
-                reason = f"trained under another mask (digest {reply.payload.meta.get('mask_digest')!r} != {digest!r})"
-            if reason is None and reply.num_examples <= 0:
-                reason = f"num_examples must be positive (got {reply.num_examples})"
-            if reason is None:
-                accepted.append(reply)
-            else:
-                rejected[reply.client_id] = reason
+
+        def same_mask(reply: ClientReply) -> str | None:
+            got = reply.payload.meta.get("mask_digest")
+            return None if got == digest else f"trained under another mask (digest {got!r} != {digest!r})"
+
+        accepted, rejected = screen_replies(replies, expected, same_mask)
         if accepted:
             averaged = weighted_average(
                 [r.payload.tensors for r in accepted], [r.num_examples for r in accepted], list(expected)

@@ -6,7 +6,7 @@ import torch
 
 from edgebench.methods.base import ClientReply, MethodServer, Payload, RoundOutcome
 from edgebench.methods.common.fedavg import weighted_average
-from edgebench.methods.common.state import expected_shapes, mismatch_reason
+from edgebench.methods.common.state import expected_shapes, screen_replies
 from edgebench.methods.lora.adapter import module_of
 
 
@@ -21,16 +21,7 @@ class LoraServer(MethodServer):
         return {cid: Payload(tensors=self._global, meta={"round": rnd}) for cid in client_ids}
 
     def aggregate(self, rnd: int, replies: list[ClientReply]) -> RoundOutcome:
-        accepted: list[ClientReply] = []
-        rejected: dict[int, str] = {}
-        for reply in replies:
-            reason = mismatch_reason(self._shapes, reply.payload.tensors)
-            if reason is None and reply.num_examples <= 0:
-                reason = f"num_examples must be positive (got {reply.num_examples})"
-            if reason is None:
-                accepted.append(reply)
-            else:
-                rejected[reply.client_id] = reason
+        accepted, rejected = screen_replies(replies, self._shapes)
         if accepted:
             self._global = weighted_average(
                 [r.payload.tensors for r in accepted], [r.num_examples for r in accepted], list(self._shapes)
