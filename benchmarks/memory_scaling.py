@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, args.model, args.tmp)
         return 0
     counts = [2, 4] if args.smoke else [int(x) for x in args.clients.split(",")]
-    # ru_maxrss of children is a running maximum over all reaped children, so measure in a fresh
-    # interpreter per count, largest last is not enough: spawn one parent per count.
+    # RUSAGE_CHILDREN's ru_maxrss is the maximum over every child ever reaped, so each count is
+    # measured from its own fresh parent interpreter.
     results = []
     for n in counts:
         out = subprocess.run(

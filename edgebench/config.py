@@ -13,7 +13,6 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from edgebench.data.config import DataConfig
@@ -22,6 +21,7 @@ from edgebench.methods import get_method, method_names
 from edgebench.methods.base import MethodParams, TrainSettings
 from edgebench.models.config import ModelConfig
 from edgebench.profiler.settings import ProfilerSettings
+from edgebench.yamlfile import YamlFileError, format_loc, read_yaml
 
 Loc = tuple[str | int, ...]
 
@@ -199,11 +199,9 @@ def load_config(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment file; raise one ConfigError listing every problem."""
     source = Path(path)
     try:
-        raw = yaml.safe_load(source.read_text())
-    except FileNotFoundError:
-        raise ConfigError(str(source), [("", "file not found")]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(source), [("", f"not valid YAML: {exc}")]) from None
+        raw = read_yaml(source)
+    except YamlFileError as exc:
+        raise ConfigError(str(source), [("", exc.problem)]) from None
     return parse_config(raw, source)
 
 
@@ -240,7 +238,7 @@ def _resolve_method_params(raw_methods: Any, config: ExperimentConfig | None) ->
         except KeyError:
             problems.append(
                 (
-                    _fmt_loc((*loc, "method")),
+                    format_loc((*loc, "method")),
                     f"unknown method {entry.method!r}; expected one of: {', '.join(method_names())}",
                 )
             )
@@ -297,7 +295,7 @@ def _describe_errors(
     problems = []
     for err in exc.errors():
         loc: Loc = tuple(err["loc"])
-        path = _fmt_loc(prefix + loc)
+        path = format_loc(prefix + loc)
         kind = err["type"]
         if kind == "missing":
             message = "required field is missing"
@@ -309,13 +307,6 @@ def _describe_errors(
             message += f" (got {err['input']!r})"
         problems.append((path, message))
     return problems
-
-
-def _fmt_loc(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from edgebench.meters.registry import METER_NAMES
+from edgebench.yamlfile import YamlFileError, format_loc, read_yaml
 
 PROFILES_ENV = "EDGEBENCH_PROFILES_DIR"
 _PACKAGE_DIR = Path(__file__).resolve().parent / "device_profiles"
@@ -160,25 +160,13 @@ def profiles_dir() -> Path:
     return _CHECKOUT_DIR
 
 
-def _fmt_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not str(part).startswith("function-after"):
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def load_profile_file(path: str | Path) -> DeviceProfile:
     """Read and validate one profile; :class:`ProfileError` lists every problem with its field."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ProfileError(str(path), [("", "file not found")]) from None
-    except yaml.YAMLError as exc:
-        raise ProfileError(str(path), [("", f"not valid YAML: {exc}")]) from None
+        raw = read_yaml(path)
+    except YamlFileError as exc:
+        raise ProfileError(str(path), [("", exc.problem)]) from None
     if not isinstance(raw, dict):
         raise ProfileError(str(path), [("", f"expected a mapping at top level (got {type(raw).__name__})")])
     try:
@@ -191,7 +179,7 @@ def load_profile_file(path: str | Path) -> DeviceProfile:
                 msg = "unknown key"
             elif err["type"] != "missing":
                 msg += f" (got {err['input']!r})"
-            problems.append((_fmt_loc(tuple(err["loc"])), msg))
+            problems.append((format_loc(tuple(err["loc"])), msg))
         raise ProfileError(str(path), problems) from None
     if profile.name != path.stem:
         raise ProfileError(str(path), [("name", f"must match the file name {path.stem!r} (got {profile.name!r})")])

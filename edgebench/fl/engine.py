@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,8 +141,6 @@ class Engine:
     def _start_run_json(self) -> dict[str, Any]:
         path = self.run_dir / RUN_JSON
         if self.resume:
-            import json
-
             if not path.exists():
                 raise ResumeError(f"{self.run_dir}: no {RUN_JSON}; not a run directory")
             previous = json.loads(path.read_text())

@@ -10,7 +10,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +130,7 @@ class CsvTable:
         with self.path.open(newline="") as fh:
             return list(csv.DictReader(fh))
 
-    def keep_only(self, keep: callable) -> int:  # type: ignore[valid-type]
+    def keep_only(self, keep: Callable[[Mapping[str, str]], bool]) -> int:
         """Atomically drop rows for which `keep(row)` is false; returns how many were dropped."""
         rows = self.read()
         kept = [r for r in rows if keep(r)]

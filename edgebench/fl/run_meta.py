@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import edgebench
 from edgebench.config import ExperimentConfig
 from edgebench.devices.host import host_info
+from edgebench.devices.host import package_versions as host_package_versions
 
 TRACKED_PACKAGES = (
     "torch",
@@ -32,13 +32,8 @@ def now_iso() -> str:
 
 
 def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in TRACKED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    """Versions of the packages that shape a run's results (run.json `packages`)."""
+    return host_package_versions(TRACKED_PACKAGES)
 
 
 def git_commit(start: Path | None = None) -> str | None:

@@ -10,20 +10,20 @@ import json
 import os
 import platform
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
 from pydantic import ValidationError
 
 import edgebench
 from edgebench.devices.detect import detect_profile, gather_facts, select_profile
+from edgebench.devices.host import package_versions
 from edgebench.devices.profiles import ProfileError, load_profiles, profiles_dir
 from edgebench.profiler.idle import calibration_path, load_idle, save_idle
 from edgebench.profiler.memory import PROC_MEMINFO, CudaPeakMemory, HostPeakMemory, parse_meminfo
 from edgebench.profiler.settings import ProfilerSettings
 from edgebench.profiler.setup import build_measurement, meter_chain, probe_all
+from edgebench.yamlfile import YamlFileError, read_yaml
 
 DOCTOR_PACKAGES = (
     "torch",
@@ -40,13 +40,7 @@ DOCTOR_PACKAGES = (
 
 
 def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"edgebench": edgebench.__version__}
-    for name in DOCTOR_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {"edgebench": edgebench.__version__, **package_versions(DOCTOR_PACKAGES)}
 
 
 def _torch_info() -> dict[str, Any]:
@@ -283,11 +277,9 @@ def add_measurement_commands(sub: argparse._SubParsersAction) -> None:
 def settings_from_file(path: Path) -> tuple[ProfilerSettings, str]:
     """The ``profiler:`` settings and ``device.name`` of an experiment file (other sections ignored)."""
     try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ProfileError(str(path), [("", "file not found")]) from None
-    except yaml.YAMLError as exc:
-        raise ProfileError(str(path), [("", f"not valid YAML: {exc}")]) from None
+        raw = read_yaml(path)
+    except YamlFileError as exc:
+        raise ProfileError(str(path), [("", exc.problem)]) from None
     raw = raw if isinstance(raw, dict) else {}
     try:
         settings = ProfilerSettings.model_validate(raw.get("profiler") or {})

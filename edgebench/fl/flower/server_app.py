@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message
 from flwr.serverapp import Grid, ServerApp
 
 from edgebench.config import ExperimentConfig, load_config, parse_config
+from edgebench.devices.host import package_versions
 from edgebench.fl.accounting import evaluate_global, round_row
 from edgebench.fl.engine import Engine, MethodRunSummary, PreparedData, ResumeError, default_run_dir
 from edgebench.fl.flower.strategy import EdgebenchStrategy, NodeDirectory, TooFewReplies, exchange
@@ -226,7 +226,4 @@ def main(grid: Grid, context: Context) -> None:
 
 
 def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
+    return package_versions([name])[name]

@@ -74,11 +74,13 @@ class SVDLinear(nn.Module):
         self.rank_ids = list(rank_ids)
 
     def set_mask(self, active_ids: Sequence[int]) -> None:
-        """AdaLoRA-style masking (revival ablation): lambda of inactive triplets is held at 0."""
+        """AdaLoRA-style masking (revival ablation): lambda of inactive triplets is held at 0.
+
+        Takes effect at the next :meth:`apply_mask` (after loading weights and after every step).
+        """
         active = set(active_ids)
         mask = torch.tensor([1.0 if r in active else 0.0 for r in self.rank_ids], dtype=self.lam_mask.dtype)
         self.lam_mask.copy_(mask)
-        self.apply_mask()
 
     def apply_mask(self) -> None:
         """Zero lambda of masked triplets in place (after every optimizer step, as AdaLoRA does)."""

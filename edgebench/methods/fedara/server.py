@@ -40,13 +40,16 @@ class FedARAServer(MethodServer):
             raise ValueError("initial parameters hold no FedARA adapters")
         r0 = self.params.r0
         self.tensors = {k: v.detach().clone() for k, v in initial.items()}
-        self.head_keys = [k for k in initial if not k.endswith(_ADAPTER_PARTS)]
         self.ids: dict[str, list[int]] = {m: list(range(r0)) for m in self.modules}
         self.active: dict[str, list[int]] = {m: list(range(r0)) for m in self.modules}
         self.smoothed: dict[str, torch.Tensor] = {m: torch.zeros(r0, dtype=torch.float32) for m in self.modules}
-        self.t_init, self.t_final = self.params.schedule_rounds(self.total_rounds)
-        self.b0 = r0 * len(self.modules)
-        self.b_target = round(self.params.r_target * len(self.modules))
+
+    def budget(self, rnd: int) -> int:
+        """b(rnd) for this run: b0 = r0 x M, bT = r_target x M, over the configured schedule."""
+        t_init, t_final = self.params.schedule_rounds(self.total_rounds)
+        b0 = self.params.r0 * len(self.modules)
+        b_target = round(self.params.r_target * len(self.modules))
+        return budget_at(rnd, self.total_rounds, b0, b_target, t_init, t_final)
 
     # -- broadcast -----------------------------------------------------------------------------
     def _meta(self) -> dict:
@@ -93,7 +96,7 @@ class FedARAServer(MethodServer):
                     self.smoothed[module] = c * self.smoothed[module] + (1 - c) * value.float()
                 else:
                     self.tensors[key] = value
-        budget = budget_at(rnd, self.total_rounds, self.b0, self.b_target, self.t_init, self.t_final)
+        budget = self.budget(rnd)
         self._allocate(budget)
         return RoundOutcome(
             accepted=[r.client_id for r in accepted], rejected=rejected, module_ranks=self.module_ranks(), budget=budget
@@ -191,7 +194,3 @@ class FedARAServer(MethodServer):
         self.active = {m: list(v) for m, v in state.meta["active"].items()}
         self.smoothed = {m: state.tensors[f"{m}.smoothed_scores"].float() for m in self.modules}
         self.tensors = {k: v for k, v in state.tensors.items() if not k.endswith(".smoothed_scores")}
-        self.head_keys = [k for k in self.tensors if not k.endswith(_ADAPTER_PARTS)]
-        self.t_init, self.t_final = self.params.schedule_rounds(self.total_rounds)
-        self.b0 = self.params.r0 * len(self.modules)
-        self.b_target = round(self.params.r_target * len(self.modules))
