@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,34 @@ def ratios(run_dir: Path, target_accuracy: float | None) -> pd.DataFrame:
     return table.reset_index()
 
 
+SUMMARY_COLUMNS = (
+    "final_accuracy",
+    "accuracy_delta_pts",
+    "total_bytes_vs_lora_r0",
+    "train_s_last30_vs_lora_r0",
+    "peak_rss_bytes_vs_lora_r0",
+    "energy_j_vs_lora_r0",
+)
+
+
+def across_seeds(result: pd.DataFrame) -> pd.DataFrame:
+    """Mean, sample standard deviation, min and max over seeds of the headline columns, per setting
+    (dataset and alpha, the seed stripped) and method; std is empty with one seed."""
+    frame = result.copy()
+    frame["setting"] = frame["setting"].str.replace(r"-s\d+$", "", regex=True)
+    rows = []
+    for (setting, method), group in frame.groupby(["setting", "method"], sort=False):
+        row: dict[str, Any] = {"setting": setting, "method": method, "seeds": len(group)}
+        for col in SUMMARY_COLUMNS:
+            values = pd.to_numeric(group[col], errors="coerce").dropna()
+            row[f"{col}_mean"] = values.mean() if len(values) else None
+            row[f"{col}_std"] = values.std(ddof=1) if len(values) > 1 else None
+            row[f"{col}_min"] = values.min() if len(values) else None
+            row[f"{col}_max"] = values.max() if len(values) else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
@@ -151,10 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--newsgroups", help="20 Newsgroups bydate folder (20news-bydate-train/-test)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--target-accuracy", type=float, default=None, help="default: 0.9 x LoRA r0's best accuracy")
+    parser.add_argument(
+        "--seeds",
+        type=lambda text: tuple(int(x) for x in text.split(",")),
+        default=None,
+        help="comma-separated seeds instead of the profile's (e.g. 0,1,2)",
+    )
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args(argv)
 
     p = PROFILES[args.profile]
+    if args.seeds:
+        p = replace(p, seeds=args.seeds)
     paths = {"ag_news": args.ag_news, "20newsgroups": args.newsgroups}
     args.out.mkdir(parents=True, exist_ok=True)
     tables, run_dirs = [], []
@@ -184,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     result = pd.concat(tables, ignore_index=True)
     result.to_csv(args.out / "ratios.csv", index=False)
     (args.out / "ratios.json").write_text(result.to_json(orient="records", indent=2))
+    spread = across_seeds(result)
+    spread.to_csv(args.out / "ratios_across_seeds.csv", index=False)
     with pd.option_context("display.max_columns", None, "display.width", 250, "display.float_format", "{:.3f}".format):
         print(
             result[
