@@ -83,7 +83,9 @@ def data_section(dataset: str, paths: dict[str, str | None], p: Profile) -> dict
     return section
 
 
-def experiment(dataset: str, alpha: float, seed: int, paths: dict[str, str | None], p: Profile) -> dict[str, Any]:
+def experiment(
+    dataset: str, alpha: float, seed: int, paths: dict[str, str | None], p: Profile, lr: float = 0.01
+) -> dict[str, Any]:
     return {
         "model": {"name": p.model},
         "data": data_section(dataset, paths, p),
@@ -94,7 +96,7 @@ def experiment(dataset: str, alpha: float, seed: int, paths: dict[str, str | Non
             "rounds": p.rounds,
             "local_steps": p.local_steps,
             "batch_size": 16 if p.model != "tiny-bert" else 8,
-            "lr": 0.01,
+            "lr": lr,
             "max_seq_len": 64 if dataset != "20newsgroups" else 128,
         },
         "methods": methods(p),
@@ -192,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="comma-separated seeds instead of the profile's (e.g. 0,1,2)",
     )
+    parser.add_argument("--lr", type=float, default=0.01, help="AdamW learning rate of every method (default 0.01)")
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args(argv)
 
@@ -212,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
                 run_dir = args.out / "runs" / name
                 config_path = args.out / "configs" / f"{name}.yaml"
                 config_path.parent.mkdir(parents=True, exist_ok=True)
-                config_path.write_text(yaml.safe_dump(experiment(dataset, alpha, seed, paths, p), sort_keys=False))
+                config_path.write_text(
+                    yaml.safe_dump(experiment(dataset, alpha, seed, paths, p, args.lr), sort_keys=False)
+                )
                 config = parse_config(yaml.safe_load(config_path.read_text()), config_path)
                 if (run_dir / "run.json").exists():
                     status = json.loads((run_dir / "run.json").read_text())["status"]
