@@ -293,10 +293,16 @@ def default_run_dir(config: ExperimentConfig) -> Path:
 
 
 def resolve_run_dir(config: ExperimentConfig, out: Path | None, resume: Path | None) -> Path:
-    """The run directory named by --out / --resume (not both), else a fresh default one."""
+    """The run directory named by --out / --resume (not both), else a fresh default one; a new run
+    never writes into a directory that already holds one."""
     if out is not None and resume is not None:
         raise ConfigError(str(config.source), [("", "give either --out or --resume, not both")])
-    return resume if resume is not None else (out or default_run_dir(config))
+    if resume is not None:
+        return resume
+    run_dir = out or default_run_dir(config)
+    if (run_dir / RUN_JSON).exists():
+        raise ResumeError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+    return run_dir
 
 
 def run_experiment(
@@ -307,7 +313,5 @@ def run_experiment(
 ) -> tuple[Path, list[MethodRunSummary]]:
     """Run (or resume) an experiment; returns the run directory and per-method summaries."""
     run_dir = resolve_run_dir(config, out, resume)
-    if resume is None and (run_dir / RUN_JSON).exists():
-        raise ResumeError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
     engine = Engine(config, run_dir, progress=progress, resume=resume is not None)
     return run_dir, engine.run()
