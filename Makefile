@@ -24,6 +24,7 @@ smoke: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/edgebench run runners/configs/smoke.yaml
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)

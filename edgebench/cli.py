@@ -82,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(config, args: argparse.Namespace) -> int:
-    from edgebench.fl.engine import ResumeError, run_experiment
+    from edgebench.fl.engine import run_experiment
     from edgebench.fl.progress import Progress
+    from edgebench.fl.run_dir import ResumeError
 
     if args.methods:
         config = config.select_methods([m.strip() for m in args.methods.split(",") if m.strip()])
@@ -104,10 +105,11 @@ def _run(config, args: argparse.Namespace) -> int:
         print(f"{s.label}: {s.rounds_run} rounds in {s.wall_s:.1f} s, final accuracy {acc}, {s.bytes_total} bytes")
     print(f"results: {run_dir}")
     if args.report:
+        from edgebench.methods import default_baseline
         from edgebench.report.build import build_report
 
         out = Path("reports") / run_dir.name if args.report is True else args.report
-        baseline = next((m.label for m in config.methods if m.method == "lora"), config.methods[0].label)
+        baseline = default_baseline((m.label, m.method) for m in config.methods)
         result = build_report([run_dir], out, baseline=baseline)
         print(f"report: {result.html}")
     return 0
@@ -132,7 +134,7 @@ def _with_device(config, name: str):
 def _partition(config) -> int:
     import pandas as pd
 
-    from edgebench.fl.engine import prepare_data
+    from edgebench.fl.prepared import prepare_data
 
     data = prepare_data(config)
     names = data.splits.train.label_names

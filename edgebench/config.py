@@ -277,15 +277,6 @@ def _cross_field_problems(config: ExperimentConfig) -> list[tuple[str, str]]:
     for i, label in enumerate(labels):
         if label in labels[:i]:
             problems.append((f"methods[{i}].name", f"labels must be unique; {label!r} is used twice"))
-    tiny = config.model.tiny
-    if config.model.name == "tiny-bert" and tiny.hidden % tiny.heads:
-        problems.append(("model.tiny.heads", f"must divide model.tiny.hidden (got {tiny.heads} for {tiny.hidden})"))
-    data = config.data
-    if data.dataset == "hf" and not data.hf_name:
-        problems.append(("data.hf_name", "required when data.dataset is 'hf'"))
-    needs_path = {"ag_news", "sst2", "sst5", "trec", "banking77", "20newsgroups", "csv", "tsv", "jsonl"}
-    if data.dataset in needs_path and not data.path:
-        problems.append(("data.path", f"required for data.dataset {data.dataset!r} (a directory or file)"))
     return problems
 
 
@@ -302,6 +293,8 @@ def _describe_errors(
         elif kind == "extra_forbidden":
             allowed = sorted(set(_fields_at(model, loc[:-1])) | set(extra_allowed))
             message = f"unknown key; expected one of: {', '.join(allowed)}" if allowed else "unknown key"
+        elif kind == "cross_field":  # a section's own check across its fields: the message says it all
+            message = err["msg"]
         else:
             message = err["msg"].replace("Input should be", "expected", 1).replace("Value error, ", "")
             message += f" (got {err['input']!r})"

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from torch import nn
 
 from edgebench.fl.codec import WireDtype, decode, encode
 from edgebench.methods.base import Batch, FitResult, MethodClient, Payload, TrainSettings
 from edgebench.profiler import Profiler, WindowRecord
+from edgebench.results import ClientMeasurement
 
-PHASES = ("download", "train", "upload")
+
+class CommEstimator(Protocol):
+    def comm_estimate(self, bytes_down: int, bytes_up: int) -> tuple[float, float | None]: ...
 
 
 @dataclass
@@ -25,6 +29,19 @@ class ClientRoundResult:
     uplink: bytes
     fit: FitResult
     window: WindowRecord
+
+    def measurement(self, bytes_down: int, link: CommEstimator) -> ClientMeasurement:
+        """What the client measured, with the communication estimate of its own device's link model."""
+        comm_s, comm_j = link.comm_estimate(bytes_down, len(self.uplink))
+        return ClientMeasurement.from_window(
+            self.window,
+            num_steps=self.fit.num_steps,
+            bytes_down=bytes_down,
+            bytes_up=len(self.uplink),
+            train_loss=self.fit.train_loss,
+            comm_time_est_s=comm_s,
+            comm_energy_est_j=comm_j,
+        )
 
 
 def run_client_round(

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -66,8 +68,40 @@ def read_sysfs_number(path: Path) -> float:
         raise MeterReadError(f"{path}: expected a number, got {text[:40]!r}") from exc
 
 
+@dataclass(frozen=True)
+class MeterOptions:
+    """Everything a registered meter may be built from; the profiler fills it from its settings and the
+    device profile (this layer decides none of it).
+
+    `total_rails`: Jetson rails whose sum is the total (None: unknown board); `rails_scope`: what that
+    total covers; `estimate_origin`: where `estimate_per_core_w` comes from, for the estimate's basis.
+    """
+
+    sysfs_root: Path
+    total_rails: Sequence[str] | None
+    rails_scope: str | None
+    sensor_update_interval_s: float | None
+    sample_rate_hz: float
+    tegrastats: str
+    vcgencmd: str
+    rpi5_gain: float
+    rpi5_offset_w: float
+    nvml_devices: Sequence[int]
+    rapl_domains: Sequence[str]
+    external_log: str | None
+    external_scope: str | None
+    external_clock_offset_s: float
+    estimate_per_core_w: float | None
+    estimate_origin: str
+    replay_trace: str | None
+
+
 class Meter(ABC):
-    """Common description of a meter. Subclasses set `name`, `provenance` and fill `scope` at probe."""
+    """Common description of a meter. Subclasses set `name`, `provenance` and fill `scope` at probe.
+
+    A meter listed in :mod:`edgebench.meters.registry` builds itself with :meth:`from_options` (and, if
+    it is a power meter, rebuilds itself in the sampler process with :meth:`from_spec`).
+    """
 
     name: ClassVar[str] = "meter"
     provenance: Provenance = "measured-counter"
@@ -77,6 +111,25 @@ class Meter(ABC):
     def __init__(self) -> None:
         self.scope = ""
         self.source = ""  # what is read, e.g. "powercap energy_uj of package-0"
+
+    @classmethod
+    def from_options(cls, options: MeterOptions) -> Meter:
+        """This meter configured from `options`, not yet probed (:class:`MeterUnavailable` when an option
+        it needs is missing)."""
+        raise NotImplementedError(f"meter {cls.name!r} cannot be built from options")
+
+    @classmethod
+    def open(cls, options: MeterOptions) -> Meter:
+        """A probed, working meter built from `options`, or :class:`MeterUnavailable` with the reason."""
+        meter = cls.from_options(options)
+        meter.probe()
+        return meter
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> PowerMeter:
+        """The power meter a :meth:`PowerMeter.spec` describes, not yet probed (ValueError for a meter
+        that is not a power meter)."""
+        raise ValueError(f"no power meter called {cls.name!r}")
 
     @abstractmethod
     def probe(self) -> None:
@@ -127,8 +180,8 @@ class PowerMeter(Meter):
 
     @abstractmethod
     def spec(self) -> dict[str, Any]:
-        """JSON-safe arguments from which :func:`edgebench.meters.registry.power_meter_from_spec` rebuilds
-        this meter in the sampler process."""
+        """JSON-safe arguments from which :meth:`from_spec` rebuilds this meter in the sampler process
+        (``meter`` names its registry entry)."""
 
 
 class NullMeter(Meter):

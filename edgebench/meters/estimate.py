@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from edgebench.meters.base import CounterMeter, MeterReadError, MeterUnavailable, Provenance
+from edgebench.meters.base import CounterMeter, MeterOptions, MeterReadError, MeterUnavailable, Provenance
 
 
 class CpuTimeEstimate(CounterMeter):
@@ -29,6 +29,10 @@ class CpuTimeEstimate(CounterMeter):
         self._cpu_time_s = cpu_time_s
         self.source = f"process CPU time (user + system, all threads) x {per_core_w or 0:g} W per busy core"
         self.scope = "CPU cores busy with this process; no idle or static power, DRAM, disks, network or accelerators"
+
+    @classmethod
+    def from_options(cls, options: MeterOptions) -> CpuTimeEstimate:
+        return cls(options.estimate_per_core_w, options.estimate_origin)
 
     @property
     def basis(self) -> str:

@@ -16,7 +16,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from edgebench.meters.base import Meter, MeterReadError, MeterUnavailable
+from edgebench.meters.base import Meter, MeterOptions, MeterReadError, MeterUnavailable
 
 TIME_NAMES = ("timestamp", "time", "ts", "t", "unix_time")
 WATT_NAMES = ("watts", "power_w", "power", "w", "p_w")
@@ -63,6 +63,13 @@ class ExternalPowerLog(Meter):
         self._line_no = 0
         self.update_interval_s = update_interval_s
         self.source = f"external CSV power log {self.path}"
+
+    @classmethod
+    def from_options(cls, options: MeterOptions) -> ExternalPowerLog:
+        if not options.external_log:
+            raise MeterUnavailable("no external power log configured (profiler.external_log)")
+        scope = options.external_scope or "external meter (scope not stated)"
+        return cls(options.external_log, scope, options.external_clock_offset_s)
 
     def probe(self) -> None:
         if not self.path.is_file():

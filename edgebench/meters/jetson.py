@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.meters.base import (
+    MeterOptions,
     MeterReadError,
     MeterUnavailable,
     PowerMeter,
@@ -128,6 +129,14 @@ class JetsonIna3221Meter(PowerMeter):
         self.layout = "none"
         self._total: list[str] = []
 
+    @classmethod
+    def from_options(cls, options: MeterOptions) -> JetsonIna3221Meter:
+        return cls(options.sysfs_root, options.total_rails, options.rails_scope, options.sensor_update_interval_s)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> JetsonIna3221Meter:
+        return cls(spec["root"], spec.get("total_rails"), spec.get("scope"), spec.get("update_interval_s"))
+
     def probe(self) -> None:
         try:
             layout, channels, interval_s = discover_ina3221(self.root)
@@ -211,6 +220,16 @@ class TegrastatsMeter(PowerMeter):
         self._proc: subprocess.Popen[str] | None = None
         self._selector: selectors.BaseSelector | None = None
         self._total: list[str] = []
+
+    @classmethod
+    def from_options(cls, options: MeterOptions) -> TegrastatsMeter:
+        """Printing once per sampler period, and no more often than every 10 ms."""
+        interval_ms = max(10, round(1000 / options.sample_rate_hz))
+        return cls(options.tegrastats, interval_ms, options.total_rails, options.rails_scope)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> TegrastatsMeter:
+        return cls(spec["command"], spec["interval_ms"], spec.get("total_rails"), spec.get("scope"))
 
     def _start(self) -> None:
         try:
@@ -307,6 +326,14 @@ class JtopMeter(PowerMeter):
         super().__init__()
         self._module = jtop_module
         self._client: Any = None
+
+    @classmethod
+    def from_options(cls, options: MeterOptions) -> JtopMeter:
+        return cls()
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> JtopMeter:
+        return cls()
 
     def probe(self) -> None:
         module = self._module

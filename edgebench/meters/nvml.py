@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edgebench.meters.base import CounterMeter, MeterReadError, MeterUnavailable, PowerMeter
+from edgebench.meters.base import CounterMeter, Meter, MeterOptions, MeterReadError, MeterUnavailable, PowerMeter
 
 #: Energy counter refresh (20-100 ms measured); power readings on Ampere+ are a 1 s moving average.
 ENERGY_UPDATE_S = 0.1
@@ -142,18 +142,40 @@ def _resolve(
         raise MeterUnavailable(f"NVML device enumeration failed: {exc}") from exc
 
 
-class NvmlEnergyMeter(CounterMeter):
-    """Cumulative GPU energy from ``nvmlDeviceGetTotalEnergyConsumption`` (mJ), summed over devices."""
+class NvmlMeter(Meter):
+    """The registry's ``nvml``: what both kinds share (devices, scope, shutdown). Opening picks the energy
+    counter, else power polling (:func:`open_nvml`); the sampler process reopens power polling."""
 
     name = "nvml"
+
+    def __init__(self, devices: _NvmlDevices, note: str, source: str) -> None:
+        super().__init__()
+        self._dev = devices
+        self.source = source
+        self.scope = f"GPU board power of {devices.label()} {_EXCLUDES}{note}"
+
+    @classmethod
+    def open(cls, options: MeterOptions) -> NvmlEnergyMeter | NvmlPowerMeter:
+        return open_nvml(devices=options.nvml_devices)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> NvmlPowerMeter:
+        meter = open_nvml(mode="power", uuids=spec.get("uuids"), nvml_indices=spec.get("nvml_indices"))
+        assert isinstance(meter, NvmlPowerMeter)
+        return meter
+
+    def close(self) -> None:
+        self._dev.shutdown()
+
+
+class NvmlEnergyMeter(NvmlMeter, CounterMeter):
+    """Cumulative GPU energy from ``nvmlDeviceGetTotalEnergyConsumption`` (mJ), summed over devices."""
+
     update_interval_s = ENERGY_UPDATE_S
 
     def __init__(self, devices: _NvmlDevices, note: str = "") -> None:
-        super().__init__()
-        self._dev = devices
+        super().__init__(devices, note, "nvmlDeviceGetTotalEnergyConsumption")
         self._start_mj: list[int] = []
-        self.source = "nvmlDeviceGetTotalEnergyConsumption"
-        self.scope = f"GPU board power of {devices.label()} {_EXCLUDES}{note}"
 
     def _read_mj(self) -> list[int]:
         nvml = self._dev.nvml
@@ -173,21 +195,14 @@ class NvmlEnergyMeter(CounterMeter):
             raise MeterReadError("NVML energy meter read before probe()")
         return sum(now - start for now, start in zip(self._read_mj(), self._start_mj, strict=True)) / 1000.0
 
-    def close(self) -> None:
-        self._dev.shutdown()
 
-
-class NvmlPowerMeter(PowerMeter):
+class NvmlPowerMeter(NvmlMeter, PowerMeter):
     """GPU power from ``nvmlDeviceGetPowerUsage`` (mW), one rail per device; sampled by the profiler."""
 
-    name = "nvml"
     update_interval_s = POWER_UPDATE_S
 
     def __init__(self, devices: _NvmlDevices, note: str = "") -> None:
-        super().__init__()
-        self._dev = devices
-        self.source = "nvmlDeviceGetPowerUsage (on Ampere and newer a 1 s moving average)"
-        self.scope = f"GPU board power of {devices.label()} {_EXCLUDES}{note}"
+        super().__init__(devices, note, "nvmlDeviceGetPowerUsage (on Ampere and newer a 1 s moving average)")
 
     def read_rails_w(self) -> dict[str, float]:
         nvml = self._dev.nvml
@@ -213,9 +228,6 @@ class NvmlPowerMeter(PowerMeter):
             return {"meter": "nvml", "mode": "power", "uuids": self._dev.uuids}
         return {"meter": "nvml", "mode": "power", "nvml_indices": self._dev.indices}
 
-    def close(self) -> None:
-        self._dev.shutdown()
-
 
 def open_nvml(
     devices: Sequence[int] | None = None,
@@ -236,18 +248,13 @@ def open_nvml(
     try:
         devs, note = _resolve(nvml, devices, uuids, nvml_indices, os.environ if environ is None else environ)
         reasons: list[str] = []
-        if mode in ("auto", "energy"):
-            energy = NvmlEnergyMeter(devs, note)
+        for kind, meter_type in (("energy", NvmlEnergyMeter), ("power", NvmlPowerMeter)):
+            if mode not in ("auto", kind):
+                continue
+            meter = meter_type(devs, note)
             try:
-                energy.probe()
-                return energy
-            except MeterUnavailable as exc:
-                reasons.append(str(exc))
-        if mode in ("auto", "power"):
-            power = NvmlPowerMeter(devs, note)
-            try:
-                power.probe()
-                return power
+                meter.probe()
+                return meter
             except MeterUnavailable as exc:
                 reasons.append(str(exc))
         raise MeterUnavailable(f"NVML device {devs.label()}: " + "; ".join(reasons))

@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgebench.meters.base import CounterMeter, MeterReadError, MeterUnavailable, read_sysfs, sysfs_root
+from edgebench.meters.base import (
+    CounterMeter,
+    MeterOptions,
+    MeterReadError,
+    MeterUnavailable,
+    read_sysfs,
+    sysfs_root,
+)
 
 #: Domains that can be asked for, and the zone names they match.
 RAPL_DOMAINS = ("package", "core", "uncore", "dram", "psys")
@@ -84,6 +91,10 @@ class RaplMeter(CounterMeter):
         self.root = sysfs_root(root)
         self.domains = tuple(domains)
         self.zones: list[RaplZone] = []
+
+    @classmethod
+    def from_options(cls, options: MeterOptions) -> RaplMeter:
+        return cls(options.sysfs_root, options.rapl_domains)
 
     def probe(self) -> None:
         base = self.root / "class" / "powercap"

@@ -1,54 +1,49 @@
-"""Meter names, and rebuilding a power meter from its JSON spec inside the sampler process."""
+"""The meter registry: every meter a device profile or config may name, and where its class lives.
+
+Each class builds itself (:meth:`Meter.from_options`, :meth:`Meter.open`) and, for power meters,
+rebuilds itself in the sampler process (:meth:`Meter.from_spec`). Classes are imported only when their
+meter is asked for, so optional libraries (pynvml, jtop) load only for the meter that uses them.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from edgebench.meters.base import PowerMeter
+from edgebench.meters.base import Meter, MeterOptions, PowerMeter
+
+_CLASSES = {
+    "nvml": "edgebench.meters.nvml:NvmlMeter",
+    "jetson-ina3221": "edgebench.meters.jetson:JetsonIna3221Meter",
+    "jetson-tegrastats": "edgebench.meters.jetson:TegrastatsMeter",
+    "jetson-jtop": "edgebench.meters.jetson:JtopMeter",
+    "rpi5": "edgebench.meters.rpi5:Rpi5PmicMeter",
+    "rapl": "edgebench.meters.rapl:RaplMeter",
+    "external": "edgebench.meters.external:ExternalPowerLog",
+    "estimate": "edgebench.meters.estimate:CpuTimeEstimate",
+    "replay": "edgebench.meters.replay:ReplayMeter",
+}
 
 #: Every meter a device profile or config may name, in no particular order.
-METER_NAMES = (
-    "nvml",
-    "jetson-ina3221",
-    "jetson-tegrastats",
-    "jetson-jtop",
-    "rpi5",
-    "rapl",
-    "external",
-    "estimate",
-    "replay",
-)
+METER_NAMES = tuple(_CLASSES)
+
+
+def meter_class(name: str) -> type[Meter]:
+    """The class registered as `name` (imported now). ValueError for names not in :data:`METER_NAMES`."""
+    if name not in _CLASSES:
+        raise ValueError(f"unknown meter {name!r}; expected one of: {', '.join(METER_NAMES)}")
+    module, _, attribute = _CLASSES[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def open_meter(name: str, options: MeterOptions) -> Meter:
+    """A probed, working meter called `name`, or :class:`MeterUnavailable` with the reason."""
+    return meter_class(name).open(options)
 
 
 def power_meter_from_spec(spec: dict[str, Any]) -> PowerMeter:
     """The power meter a :meth:`PowerMeter.spec` describes (not yet probed). ValueError for unknown specs."""
     kind = spec.get("meter")
-    if kind == "jetson-ina3221":
-        from edgebench.meters.jetson import JetsonIna3221Meter
-
-        return JetsonIna3221Meter(
-            spec["root"], spec.get("total_rails"), spec.get("scope"), spec.get("update_interval_s")
-        )
-    if kind == "jetson-tegrastats":
-        from edgebench.meters.jetson import TegrastatsMeter
-
-        return TegrastatsMeter(spec["command"], spec["interval_ms"], spec.get("total_rails"), spec.get("scope"))
-    if kind == "jetson-jtop":
-        from edgebench.meters.jetson import JtopMeter
-
-        return JtopMeter()
-    if kind == "rpi5":
-        from edgebench.meters.rpi5 import Rpi5PmicMeter
-
-        return Rpi5PmicMeter(spec["command"], spec["gain"], spec["offset_w"])
-    if kind == "replay":
-        from edgebench.meters.replay import ReplayMeter
-
-        return ReplayMeter(spec["trace"], spec["t0_ns"], spec.get("update_interval_s"))
-    if kind == "nvml":
-        from edgebench.meters.nvml import NvmlPowerMeter, open_nvml
-
-        meter = open_nvml(mode="power", uuids=spec.get("uuids"), nvml_indices=spec.get("nvml_indices"))
-        assert isinstance(meter, NvmlPowerMeter)
-        return meter
-    raise ValueError(f"no power meter called {kind!r}")
+    if kind not in _CLASSES:
+        raise ValueError(f"no power meter called {kind!r}")
+    return meter_class(kind).from_spec(spec)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgebench.meters.base import MeterUnavailable, PowerMeter
+from edgebench.meters.base import MeterOptions, MeterUnavailable, PowerMeter
 
 
 def load_trace(path: Path) -> tuple[list[float], list[float]]:
@@ -62,6 +62,16 @@ class ReplayMeter(PowerMeter):
         self.update_interval_s = update_interval_s
         self._times: list[float] = []
         self._watts: list[float] = []
+
+    @classmethod
+    def from_options(cls, options: MeterOptions) -> ReplayMeter:
+        if not options.replay_trace:
+            raise MeterUnavailable("no replay trace configured (profiler.replay_trace)")
+        return cls(options.replay_trace, update_interval_s=options.sensor_update_interval_s)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> ReplayMeter:
+        return cls(spec["trace"], spec["t0_ns"], spec.get("update_interval_s"))
 
     def probe(self) -> None:
         try:

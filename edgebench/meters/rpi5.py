@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from edgebench.meters.base import MeterReadError, MeterUnavailable, PowerMeter
+from edgebench.meters.base import MeterOptions, MeterReadError, MeterUnavailable, PowerMeter
 
 _PMIC_LINE = re.compile(
     r"^\s*(?P<rail>[A-Za-z0-9_]+)_(?P<kind>[AV])\s+(?:current|volt)\(\d+\)=(?P<value>[-+0-9.eE]+)(?P<unit>[AV])\s*$"
@@ -70,6 +70,14 @@ class Rpi5PmicMeter(PowerMeter):
         self.gain = float(gain)
         self.offset_w = float(offset_w)
         self.timeout_s = timeout_s
+
+    @classmethod
+    def from_options(cls, options: MeterOptions) -> Rpi5PmicMeter:
+        return cls(options.vcgencmd, options.rpi5_gain, options.rpi5_offset_w)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Rpi5PmicMeter:
+        return cls(spec["command"], spec["gain"], spec["offset_w"])
 
     def _run(self) -> str:
         try:

@@ -1,12 +1,15 @@
 """Federated methods, registered by name.
 
 Each method lives in its own sub-package (config, adapter, client step, server aggregation) and
-registers a :class:`~edgebench.methods.base.MethodSpec` on import.
+registers a :class:`~edgebench.methods.base.MethodSpec` on import, with its role in comparisons
+(`candidate` or `baseline`), so that the report and the CLI never name a method.
 """
 
 from __future__ import annotations
 
-from edgebench.methods.base import MethodSpec
+from collections.abc import Iterable
+
+from edgebench.methods.base import MethodSpec, Role
 
 _REGISTRY: dict[str, MethodSpec] = {}
 
@@ -37,3 +40,20 @@ def method_names() -> list[str]:
     """Names of every registered method, sorted."""
     _load_builtin()
     return sorted(_REGISTRY)
+
+
+def methods_with_role(role: Role) -> list[str]:
+    """Names of the registered methods with `role`, sorted."""
+    _load_builtin()
+    return sorted(name for name, spec in _REGISTRY.items() if spec.role == role)
+
+
+def default_baseline(entries: Iterable[tuple[str, str]]) -> str | None:
+    """The label the others are compared with, from (label, method name) pairs in their order.
+
+    The first label whose method is a baseline, else the first label (an unknown method name counts as
+    no baseline); None when there are no entries.
+    """
+    pairs = list(entries)
+    baselines = methods_with_role("baseline")
+    return next((label for label, method in pairs if method in baselines), pairs[0][0] if pairs else None)

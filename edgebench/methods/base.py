@@ -19,6 +19,8 @@ from torch import nn
 
 JsonDict = dict[str, Any]
 Batch = Mapping[str, torch.Tensor]
+# What a method is in a comparison: the method under study, or one it is measured against.
+Role = Literal["candidate", "baseline"]
 
 
 @dataclass
@@ -96,6 +98,20 @@ class RoundOutcome:
         return sum(1 for r in self.module_ranks.values() if r > 0)
 
 
+@dataclass
+class LocalRound:
+    """What a client's local update works from, besides the model.
+
+    `payload` is the downlink, already applied to the model; `client_state` is what the client kept from
+    the last round it was sampled (None the first time).
+    """
+
+    payload: Payload
+    batches: Iterable[Batch]
+    settings: TrainSettings
+    client_state: Payload | None
+
+
 class MethodClient(ABC):
     """Client half: attaches the adapter to a frozen backbone and runs a local update."""
 
@@ -120,7 +136,6 @@ class MethodClient(ABC):
     def apply(self, model: nn.Module, payload: Payload) -> None:
         """Load a downlink (global state for training or evaluation) into `model`."""
 
-    @abstractmethod
     def fit(
         self,
         model: nn.Module,
@@ -129,7 +144,13 @@ class MethodClient(ABC):
         settings: TrainSettings,
         client_state: Payload | None,
     ) -> FitResult:
-        """Apply `payload`, take one optimizer step per batch, and return the uplink."""
+        """Apply `payload`, then run the method's local update (one optimizer step per batch); returns the uplink."""
+        self.apply(model, payload)
+        return self.local_update(model, LocalRound(payload, batches, settings, client_state))
+
+    @abstractmethod
+    def local_update(self, model: nn.Module, job: LocalRound) -> FitResult:
+        """Train `model`, which already holds `job.payload`, on `job.batches`; return the uplink."""
 
 
 class MethodServer(ABC):
@@ -170,10 +191,11 @@ class MethodServer(ABC):
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A registered method: its name, parameter model and the two halves."""
+    """A registered method: its name, parameter model, the two halves and its role in comparisons."""
 
     name: str
     params_model: type[MethodParams]
     client_cls: type[MethodClient]
     server_cls: type[MethodServer]
     summary: str
+    role: Role

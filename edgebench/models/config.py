@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class TinyBertConfig(BaseModel):
@@ -26,3 +27,16 @@ class ModelConfig(BaseModel):
     name: str = "tiny-bert"
     tiny: TinyBertConfig = Field(default_factory=TinyBertConfig)
     revision: str | None = None
+
+    @model_validator(mode="after")
+    def _tiny_heads_divide_hidden(self) -> ModelConfig:
+        """`tiny` only shapes `tiny-bert`, so its heads are checked only then."""
+        tiny = self.tiny
+        if self.name == "tiny-bert" and tiny.hidden % tiny.heads:
+            message = f"must divide model.tiny.hidden (got {tiny.heads} for {tiny.hidden})"
+            # A ValidationError raised here keeps its own loc, so the error names model.tiny.heads.
+            error = InitErrorDetails(
+                type=PydanticCustomError("cross_field", message), loc=("tiny", "heads"), input=tiny.heads
+            )
+            raise ValidationError.from_exception_data(type(self).__name__, [error])
+        return self

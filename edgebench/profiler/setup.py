@@ -16,10 +16,9 @@ from typing import Any
 
 from edgebench.devices.detect import ProfileSelection, select_profile
 from edgebench.devices.profiles import DeviceProfile
-from edgebench.meters.base import CounterMeter, Meter, MeterUnavailable, PowerMeter, sysfs_root
-from edgebench.meters.estimate import CpuTimeEstimate
+from edgebench.meters.base import CounterMeter, MeterOptions, MeterUnavailable, PowerMeter, sysfs_root
 from edgebench.meters.external import ExternalPowerLog
-from edgebench.meters.registry import METER_NAMES
+from edgebench.meters.registry import METER_NAMES, open_meter
 from edgebench.profiler.comm import estimate_comm, link_basis
 from edgebench.profiler.energy import CombinedEnergy, CounterEnergy, EnergySource, LogEnergy, NullEnergy, SampledEnergy
 from edgebench.profiler.idle import IdleBaseline, load_idle
@@ -43,74 +42,38 @@ def sample_rate_hz(settings: ProfilerSettings, profile: DeviceProfile) -> float:
     return settings.sample_rate_hz or profile.sampling.rate_hz
 
 
-def make_meter(name: str, settings: ProfilerSettings, profile: DeviceProfile) -> Meter:
-    """A meter object for `name` configured from the profile and settings (not probed; may raise
-    MeterUnavailable when a required setting is missing)."""
-    root = sysfs_root(settings.sysfs_root)
+def meter_options(settings: ProfilerSettings, profile: DeviceProfile) -> MeterOptions:
+    """What every meter is built from: the settings, with the device profile's values where they are unset."""
     rails = profile.rails
-    total = rails.total if rails is not None else None
-    scope = rails.scope if rails is not None and rails.total else None
-    if name == "nvml":
-        raise AssertionError("NVML is opened by open_meter (it picks counter or power mode while probing)")
-    if name == "jetson-ina3221":
-        from edgebench.meters.jetson import JetsonIna3221Meter
-
-        return JetsonIna3221Meter(root, total, scope, profile.sampling.sensor_update_interval_s)
-    if name == "jetson-tegrastats":
-        from edgebench.meters.jetson import TegrastatsMeter
-
-        interval_ms = max(10, round(1000 / sample_rate_hz(settings, profile)))
-        return TegrastatsMeter(settings.tegrastats, interval_ms, total, scope)
-    if name == "jetson-jtop":
-        from edgebench.meters.jetson import JtopMeter
-
-        return JtopMeter()
-    if name == "rpi5":
-        from edgebench.meters.rpi5 import Rpi5PmicMeter
-
-        cal = settings.rpi5_calibration
-        return Rpi5PmicMeter(settings.vcgencmd, cal.gain, cal.offset_w)
-    if name == "rapl":
-        from edgebench.meters.rapl import RaplMeter
-
-        return RaplMeter(root, settings.rapl_domains or profile.rapl.domains)
-    if name == "external":
-        if not settings.external_log:
-            raise MeterUnavailable("no external power log configured (profiler.external_log)")
-        return ExternalPowerLog(
-            settings.external_log,
-            settings.external_scope or "external meter (scope not stated)",
-            settings.external_clock_offset_s,
-        )
-    if name == "estimate":
-        if settings.estimate_per_core_w is not None:
-            origin = "profiler.estimate_per_core_w in the experiment file"
-            return CpuTimeEstimate(settings.estimate_per_core_w, origin)
+    if settings.estimate_per_core_w is not None:
+        per_core_w, origin = settings.estimate_per_core_w, "profiler.estimate_per_core_w in the experiment file"
+    else:
+        per_core_w = profile.estimate.per_core_w
         origin = f"device profile {profile.name}, estimate.per_core_w: {profile.estimate.source or 'source not stated'}"
-        return CpuTimeEstimate(profile.estimate.per_core_w, origin)
-    if name == "replay":
-        from edgebench.meters.replay import ReplayMeter
+    return MeterOptions(
+        sysfs_root=sysfs_root(settings.sysfs_root),
+        total_rails=rails.total if rails is not None else None,
+        rails_scope=rails.scope if rails is not None and rails.total else None,
+        sensor_update_interval_s=profile.sampling.sensor_update_interval_s,
+        sample_rate_hz=sample_rate_hz(settings, profile),
+        tegrastats=settings.tegrastats,
+        vcgencmd=settings.vcgencmd,
+        rpi5_gain=settings.rpi5_calibration.gain,
+        rpi5_offset_w=settings.rpi5_calibration.offset_w,
+        nvml_devices=settings.nvml_devices,
+        rapl_domains=settings.rapl_domains or profile.rapl.domains,
+        external_log=settings.external_log,
+        external_scope=settings.external_scope,
+        external_clock_offset_s=settings.external_clock_offset_s,
+        estimate_per_core_w=per_core_w,
+        estimate_origin=origin,
+        replay_trace=settings.replay_trace,
+    )
 
-        if not settings.replay_trace:
-            raise MeterUnavailable("no replay trace configured (profiler.replay_trace)")
-        return ReplayMeter(settings.replay_trace, update_interval_s=profile.sampling.sensor_update_interval_s)
-    raise ValueError(f"unknown meter {name!r}; expected one of: {', '.join(METER_NAMES)}")
 
-
-def open_meter(name: str, settings: ProfilerSettings, profile: DeviceProfile) -> Meter:
-    """A probed, working meter, or :class:`MeterUnavailable` with the reason."""
-    if name == "nvml":
-        from edgebench.meters.nvml import open_nvml
-
-        return open_nvml(devices=settings.nvml_devices)
-    meter = make_meter(name, settings, profile)
-    meter.probe()
-    return meter
-
-
-def open_source(name: str, settings: ProfilerSettings, profile: DeviceProfile) -> EnergySource:
+def open_source(name: str, options: MeterOptions, profile: DeviceProfile) -> EnergySource:
     """An energy source for one meter, started (a power meter's sampler process is running)."""
-    meter = open_meter(name, settings, profile)
+    meter = open_meter(name, options)
     if isinstance(meter, CounterMeter):
         return CounterEnergy(meter)
     if isinstance(meter, ExternalPowerLog):
@@ -119,7 +82,7 @@ def open_source(name: str, settings: ProfilerSettings, profile: DeviceProfile) -
         spec, source, scope, interval = meter.spec(), meter.source, meter.scope, meter.update_interval_s
         meter.close()  # the sampler process opens its own
         meminfo = str(PROC_MEMINFO) if profile.memory.track_meminfo else None
-        sampler = SamplerProcess(spec, sample_rate_hz(settings, profile), meminfo_path=meminfo)
+        sampler = SamplerProcess(spec, options.sample_rate_hz, meminfo_path=meminfo)
         sampled = SampledEnergy(sampler, meter.name, source, scope, interval)
         sampled.start()
         return sampled
@@ -128,12 +91,13 @@ def open_source(name: str, settings: ProfilerSettings, profile: DeviceProfile) -
 
 def resolve_energy(settings: ProfilerSettings, profile: DeviceProfile) -> EnergySource:
     """The first working source of the meter chain; its `attempts` list every meter tried and why."""
+    options = meter_options(settings, profile)
     attempts: list[dict[str, str]] = []
     for choice in meter_chain(settings, profile):
         parts: list[EnergySource] = []
         try:
             for name in choice.split("+"):
-                parts.append(open_source(name, settings, profile))
+                parts.append(open_source(name, options, profile))
         except (MeterUnavailable, OSError, ValueError) as exc:  # a broken sensor must not stop the run
             for p in parts:
                 p.close()
@@ -241,13 +205,14 @@ def build_measurement(settings: ProfilerSettings, device: str = "auto") -> Measu
 
 def probe_all(settings: ProfilerSettings, profile: DeviceProfile) -> list[dict[str, Any]]:
     """Every known meter's availability on this machine, with the reason or what it measures."""
+    options = meter_options(settings, profile)
     rows: list[dict[str, Any]] = []
     for name in METER_NAMES:
         if name == "replay" and not settings.replay_trace:
             continue
         started = time.perf_counter()
         try:
-            meter = open_meter(name, settings, profile)
+            meter = open_meter(name, options)
         except (MeterUnavailable, OSError, ValueError) as exc:
             reason = str(exc) if isinstance(exc, MeterUnavailable) else f"{type(exc).__name__}: {exc}"
             rows.append({"meter": name, "available": False, "reason": reason})

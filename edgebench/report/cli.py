@@ -11,7 +11,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the `report` subparser."""
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directories to combine")
     parser.add_argument("--out", type=Path, help="report folder (default: reports/<first run dir name>)")
-    parser.add_argument("--baseline", default="lora", help="method label the others are compared with (default: lora)")
+    parser.add_argument(
+        "--baseline", help="method label the others are compared with (default: the first baseline method in the runs)"
+    )
     parser.add_argument(
         "--target-accuracy", type=float, help="accuracy fraction in [0, 1] for rounds / bytes to target"
     )

@@ -1,7 +1,7 @@
-"""Read run directories (docs/results-contract.md) into pandas tables, tolerant of missing pieces.
+"""Run directories (read by :mod:`edgebench.results.reader`) as the report sees them.
 
-Empty cells stay NaN (*not measured*); they are never turned into zeros. A run directory without
-`run.json` or without any rows is still returned, with `problem` saying why it cannot be used.
+A run directory without `run.json` or without any rows is still returned, with `problems` saying why
+it cannot be used.
 """
 
 from __future__ import annotations
@@ -13,21 +13,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from edgebench.fl.results import (
-    CLIENT_COLUMNS,
-    CLIENTS_CSV,
-    RANK_COLUMNS,
-    RANKS_CSV,
-    ROUND_COLUMNS,
-    ROUNDS_CSV,
-    RUN_JSON,
-)
+from edgebench.results.reader import read_run
+from edgebench.results.store import CLIENTS_CSV, ROUNDS_CSV
 
-# Columns holding text; every other contract column is numeric.
-TEXT_COLUMNS = frozenset({"method", "module", "energy_provenance", "memory_provenance", "status"})
 # Config sections that do not change what is being compared: seeds are aggregated, devices are
 # compared side by side, methods are compared against each other, output paths are irrelevant.
 SETTINGS_EXCLUDED = ("seed", "device", "methods", "output")
@@ -151,53 +141,19 @@ class RunData:
         return pick[0], pick[1], pick[2]
 
 
-def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    """A contract CSV with empty cells as NaN, numbers parsed, missing columns added (all NaN).
-
-    Extra columns (e.g. `energy_net_j`) are kept and parsed as numbers when every non-empty cell is one.
-    """
-    if not path.exists() or path.stat().st_size == 0:
-        frame = pd.DataFrame({c: pd.Series(dtype=object if c in TEXT_COLUMNS else float) for c in columns})
-    else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    for col in columns:
-        if col not in frame.columns:
-            frame[col] = "" if col in TEXT_COLUMNS else np.nan
-    for col in frame.columns:
-        if col in TEXT_COLUMNS or col.endswith("_provenance"):
-            frame[col] = frame[col].fillna("").astype(str)
-            continue
-        raw = frame[col].replace("", np.nan)
-        parsed = pd.to_numeric(raw, errors="coerce")
-        if col in columns or parsed.notna().sum() == raw.notna().sum():
-            frame[col] = parsed.astype(float)
-    frame = frame[frame["round"].notna()].copy()
-    frame["round"] = frame["round"].astype(int)
-    return frame.reset_index(drop=True)
-
-
 def load_run(path: Path) -> RunData:
     """Load one run directory; raises ReportInputError when `path` is not a directory."""
     path = Path(path)
     if not path.is_dir():
         raise ReportInputError(f"{path}: not a directory")
-    problems: list[str] = []
-    meta: dict[str, Any] = {}
-    meta_path = path / RUN_JSON
-    if meta_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            problems.append(f"unreadable {RUN_JSON}: {exc}")
-    else:
-        problems.append(f"no {RUN_JSON}")
+    files = read_run(path)
     run = RunData(
         path=path,
-        meta=meta,
-        clients=read_table(path / CLIENTS_CSV, CLIENT_COLUMNS),
-        rounds=read_table(path / ROUNDS_CSV, ROUND_COLUMNS),
-        ranks=read_table(path / RANKS_CSV, RANK_COLUMNS),
-        problems=problems,
+        meta=files.meta,
+        clients=files.clients,
+        rounds=files.rounds,
+        ranks=files.ranks,
+        problems=files.problems,
     )
     if not run.usable:
         run.problems.append(f"no rows in {ROUNDS_CSV} or {CLIENTS_CSV}")

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from edgebench.methods import default_baseline, methods_with_role
 from edgebench.report.load import RunData
 from edgebench.report.metrics import completed_only, method_metrics, per_round
 
-FEDARA = "fedara"
 # Summary metrics aggregated over seeds (mean, std); units in the names.
 METRICS = (
     "rounds_completed",
@@ -298,23 +298,26 @@ def _verdict(value: float, lower_is_better: bool, tolerance: float = 1e-9) -> st
 
 
 def headline(table: pd.DataFrame, series: list[Series], baseline: str) -> list[dict[str, Any]]:
-    """Per settings x device: did FedARA (else the best non-baseline method) beat the baseline?"""
+    """Per settings x device: did each candidate method (else the best non-baseline method) beat the baseline?"""
     out = []
     rows = {r["series"]: r for r in table.to_dict("records")}
     groups = list(dict.fromkeys((s.settings, s.device) for s in series))
+    candidate_methods = methods_with_role("candidate")
     for settings, device in groups:
         peers = [s for s in series if (s.settings, s.device) == (settings, device)]
         base = next((s for s in peers if s.label == baseline), None) or (
             find_baseline(series, peers[0], baseline) if peers else None
         )
         others = [s for s in peers if s is not base]
-        candidates = [s for s in others if s.registry == FEDARA]
-        chosen_by = "registry method fedara"
+        candidates = [s for s in others if s.registry in candidate_methods]
         if not candidates and others:
-            best = max(others, key=lambda s: _nan_low(rows[s.display]["final_accuracy"]))
-            candidates, chosen_by = [best], "best final accuracy among non-baseline methods (no fedara run)"
+            candidates = [max(others, key=lambda s: _nan_low(rows[s.display]["final_accuracy"]))]
         for cand in candidates:
             r = rows[cand.display]
+            if cand.registry in candidate_methods:
+                chosen_by = f"registry method {cand.registry}"
+            else:
+                chosen_by = f"best final accuracy among non-baseline methods (no {' or '.join(candidate_methods)} run)"
             entry = {
                 "settings": settings,
                 "device": device,
@@ -340,9 +343,14 @@ def _nan_low(value: float) -> float:
     return -math.inf if value is None or math.isnan(value) else value
 
 
-def analyse(runs: Sequence[RunData], baseline: str, target_accuracy: float | None) -> Analysis:
-    """Series, summary table with ratios, headline and data notes for a set of loaded runs."""
+def analyse(runs: Sequence[RunData], baseline: str | None, target_accuracy: float | None) -> Analysis:
+    """Series, summary table with ratios, headline and data notes for a set of loaded runs.
+
+    `baseline` None: chosen from the series by `default_baseline` (the first with a baseline method).
+    """
     series = collect_series(runs, target_accuracy)
+    if baseline is None:
+        baseline = default_baseline((s.label, s.registry) for s in series) or ""
     notes: list[tuple[str, str]] = []
     table = pd.DataFrame([series_row(s) for s in series])
     if series:

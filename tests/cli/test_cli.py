@@ -6,16 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import edgebench
 from edgebench.cli import main
 
 
-def test_version(capsys) -> None:
-    try:
+def test_version_prints_the_version_and_exits_0(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
         main(["--version"])
-    except SystemExit as exc:
-        assert exc.code == 0
-    assert capsys.readouterr().out.strip() == f"edgebench {edgebench.__version__}"
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == f"edgebench {edgebench.__version__}\n"
 
 
 def test_partition_prints_per_client_label_counts(write_config, capsys) -> None:
@@ -57,8 +58,14 @@ def test_run_one_method_and_print_the_run_directory(write_config, tmp_path: Path
     assert (out / "clients.csv").exists() and (out / "run.json").exists()
 
 
-def test_console_script_is_installed() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "edgebench.cli", "--version"], capture_output=True, text=True, check=False, timeout=120
-    )
-    assert result.returncode == 0 and result.stdout.startswith("edgebench ")
+@pytest.mark.parametrize(
+    "command",
+    [
+        [str(Path(sys.executable).with_name("edgebench"))],  # the console script `pip install` put beside python
+        [sys.executable, "-m", "edgebench.cli"],  # as runners/devices/*.sh call it
+    ],
+    ids=["console-script", "python-m"],
+)
+def test_installed_command_prints_the_version(command: list[str]) -> None:
+    result = subprocess.run([*command, "--version"], capture_output=True, text=True, check=False, timeout=120)
+    assert (result.returncode, result.stdout) == (0, f"edgebench {edgebench.__version__}\n"), result.stderr

@@ -1,4 +1,4 @@
-"""Tests for edgebench.data.loaders: bundled sample, real datasets (when present), generic formats."""
+"""Loading datasets: bundled sample, real datasets (when present), generic formats, cleaning, sampling."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ import types
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from edgebench.data.config import DataConfig
 from edgebench.data.dataset import DataError, TextDataset
-from edgebench.data.loaders import (
-    SAMPLE_DIR,
+from edgebench.data.formats.agnews import SAMPLE_DIR
+from edgebench.data.loaders import label_counts, load_splits
+from edgebench.data.sampling import stratified_holdout
+from edgebench.data.text import (
     clean_ag_news_text,
     clean_newsgroup_message,
-    label_counts,
-    load_splits,
-    stratified_holdout,
     strip_newsgroup_footer,
     strip_newsgroup_header,
     strip_newsgroup_quoting,
@@ -481,8 +481,10 @@ def test_hf_with_fake_datasets_module(monkeypatch):
 
 
 def test_missing_path(tmp_path):
+    with pytest.raises(ValidationError, match=re.escape("required for data.dataset 'sst2'")):
+        DataConfig(dataset="sst2")
     with pytest.raises(DataError, match=re.escape("data.path is not set")):
-        load_splits(DataConfig(dataset="sst2"))
+        load_splits(DataConfig.model_construct(dataset="sst2"))  # skips the validator, not the loader's check
     with pytest.raises(DataError, match="does not exist") as err:
         load_splits(DataConfig(dataset="trec", path="nowhere"), base_dir=tmp_path)
     assert str(tmp_path / "nowhere") in str(err.value)

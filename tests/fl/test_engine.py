@@ -10,10 +10,12 @@ import pytest
 
 from edgebench.config import load_config
 from edgebench.fl.codec import encode
-from edgebench.fl.engine import ResumeError, run_experiment, sample_clients
+from edgebench.fl.engine import run_experiment
 from edgebench.fl.progress import Progress
-from edgebench.fl.results import CLIENT_COLUMNS, RANK_COLUMNS, ROUND_COLUMNS
+from edgebench.fl.run_dir import ResumeError
+from edgebench.fl.sampling import sample_clients
 from edgebench.methods.base import Payload
+from edgebench.results import CLIENT_COLUMNS, RANK_COLUMNS, ROUND_COLUMNS
 
 ROUNDS, PER_ROUND, MODULES, RANK = 3, 2, 4, 4
 
@@ -146,7 +148,7 @@ def test_refuses_to_overwrite_a_run(full_run: Path, write_config) -> None:
 
 
 def test_corrupt_uplink_is_rejected_and_round_continues(write_config, tmp_path: Path, monkeypatch) -> None:
-    import edgebench.fl.engine as engine_mod
+    import edgebench.fl.inprocess as engine_mod
 
     real = engine_mod.run_client_round
 

@@ -1,4 +1,5 @@
-"""From device profile + settings to a working energy source: chain order, fallbacks, idle baseline."""
+"""From device profile + settings to a working energy source: the meter registry, chain order, fallbacks, idle
+baseline."""
 
 from __future__ import annotations
 
@@ -8,13 +9,33 @@ from pathlib import Path
 import pytest
 
 from edgebench.devices.profiles import get_profile
+from edgebench.meters import PowerMeter
+from edgebench.meters import nvml as nvml_module
+from edgebench.meters.nvml import NvmlEnergyMeter, NvmlPowerMeter
+from edgebench.meters.registry import METER_NAMES, meter_class, open_meter, power_meter_from_spec
 from edgebench.profiler.energy import CombinedEnergy, CounterEnergy, LogEnergy, NullEnergy, SampledEnergy
 from edgebench.profiler.idle import IdleBaseline, calibration_path, load_idle, save_idle
 from edgebench.profiler.settings import ProfilerSettings
-from edgebench.profiler.setup import build_measurement, default_idle, meter_chain, resolve_energy
+from edgebench.profiler.setup import build_measurement, default_idle, meter_chain, meter_options, resolve_energy
+from tests.meters.test_nvml import FakeGpu, FakeNvml
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SYSFS = FIXTURES / "sysfs"
+COMMANDS = FIXTURES / "commands"
+
+#: Power meters built from options (NVML is opened instead: it picks its kind while probing), with the
+#: device profile and settings that configure each. Nothing is probed, so the trace is never read.
+OPTION_POWER_METERS = {
+    "jetson-ina3221": ("jetson-agx-orin", {"sysfs_root": str(SYSFS / "jetson-agx-orin-jp5")}),
+    "jetson-tegrastats": ("jetson-agx-orin", {"tegrastats": str(COMMANDS / "fake_tegrastats"), "sample_rate_hz": 40}),
+    "jetson-jtop": ("jetson-agx-orin", {}),
+    "rpi5": (
+        "raspberry-pi-5",
+        {"vcgencmd": str(COMMANDS / "fake_vcgencmd"), "rpi5_calibration": {"gain": 1.1, "offset_w": 0.4}},
+    ),
+    "replay": ("x86-cpu", {"meters": ["replay"], "replay_trace": "trace.csv"}),
+}
+NOT_POWER_METERS = ("rapl", "external", "estimate")
 
 
 @pytest.fixture(autouse=True)
@@ -155,3 +176,54 @@ def test_unexpected_sensor_error_at_start_up_does_not_stop_the_run(monkeypatch: 
     source = resolve_energy(ProfilerSettings(sysfs_root=str(SYSFS / "x86-rapl")), get_profile("x86-cpu"))
     assert source.label == "estimated"
     assert source.attempts[0]["reason"] == "OSError: [Errno 5] Input/output error"
+
+
+def test_every_meter_name_resolves_to_a_registry_entry_of_that_name() -> None:
+    assert set(METER_NAMES) == {*OPTION_POWER_METERS, "nvml", *NOT_POWER_METERS}  # each is covered below
+    for name in METER_NAMES:
+        assert meter_class(name).name == name
+    with pytest.raises(ValueError, match=r"^unknown meter 'thermometer'; expected one of: nvml, jetson-ina3221, "):
+        meter_class("thermometer")
+
+
+def _from_options(name: str) -> PowerMeter:
+    profile, settings = OPTION_POWER_METERS[name]
+    meter = meter_class(name).from_options(meter_options(ProfilerSettings(**settings), get_profile(profile)))
+    assert isinstance(meter, PowerMeter)
+    return meter
+
+
+@pytest.mark.parametrize("name", list(OPTION_POWER_METERS))
+def test_power_meter_spec_round_trips(name: str) -> None:
+    meter = _from_options(name)
+    spec = meter.spec()
+    assert spec["meter"] == name
+    again = power_meter_from_spec(spec)
+    assert type(again) is type(meter) and again.spec() == spec
+
+
+def test_options_carry_the_profile_and_settings_into_the_meters() -> None:
+    tegrastats = _from_options("jetson-tegrastats").spec()
+    assert tegrastats["interval_ms"] == 25  # one line per 1/40 s sample
+    assert tegrastats["total_rails"] == ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO"]
+    rpi5 = _from_options("rpi5").spec()
+    assert (rpi5["gain"], rpi5["offset_w"]) == (1.1, 0.4)
+
+
+def test_nvml_entry_picks_its_kind_and_the_sampler_reopens_power_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeNvml([FakeGpu("Tesla P100", "GPU-cccc", energy_mj=None, power_mw=87_500)])
+    monkeypatch.setattr(nvml_module, "_import_nvml", lambda: fake)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    options = meter_options(ProfilerSettings(), get_profile("laptop-nvidia-gpu"))
+    meter = open_meter("nvml", options)
+    assert isinstance(meter, NvmlPowerMeter)
+    again = power_meter_from_spec(meter.spec())
+    assert isinstance(again, NvmlPowerMeter) and again.spec() == meter.spec()
+    fake.gpus[0].energy_mj = 1_000_000
+    assert isinstance(open_meter("nvml", options), NvmlEnergyMeter)
+
+
+@pytest.mark.parametrize("name", [*NOT_POWER_METERS, "thermometer"])
+def test_only_power_meters_are_rebuilt_from_a_spec(name: str) -> None:
+    with pytest.raises(ValueError, match=f"^no power meter called '{name}'$"):
+        power_meter_from_spec({"meter": name})

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgebench.fl.results import CLIENT_COLUMNS, RANK_COLUMNS, ROUND_COLUMNS
+from edgebench.results import CLIENT_COLUMNS, RANK_COLUMNS, ROUND_COLUMNS
 
 MODULES = ("enc.layer.0.query", "enc.layer.0.value", "enc.layer.1.query", "enc.layer.1.value")
 MEASURED = "measured-counter: INA3221 VDD_IN rail, whole board"

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgebench.data.loaders import clean_ag_news_text
+from edgebench.data.text import clean_ag_news_text
 
 SEED = 20151207  # fixed; changing it changes the sample
 TRAIN_PER_CLASS = 800

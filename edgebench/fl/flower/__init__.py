@@ -3,11 +3,13 @@
 - :mod:`~edgebench.fl.flower.client_app` -- the ClientApp (``edgebench.fl.flower.client_app:app``): runs
   :func:`edgebench.fl.client_round.run_client_round` with the method's client half inside the profiler
   and returns the contract's per-client measurements as Flower metrics.
-- :mod:`~edgebench.fl.flower.strategy` -- :class:`EdgebenchStrategy`, a Flower ``Strategy`` wrapping the
-  method's server half (per-client configuration, validation, aggregation, FedARA's allocation), plus
-  node discovery and the round's send/receive with dropouts.
+- :mod:`~edgebench.fl.flower.executor` -- :class:`FlowerExecutor`, the engine's client executor on Flower:
+  one train message per sampled client, every reply checked, dropouts recorded.
+- :mod:`~edgebench.fl.flower.transport` -- pushing messages and pulling replies within a deadline, with
+  liveness checks; :mod:`~edgebench.fl.flower.nodes` -- which SuperNode serves which client (hello query).
+- :mod:`~edgebench.fl.flower.wire` -- what edgebench puts into Flower messages, and how it is read back.
 - :mod:`~edgebench.fl.flower.server_app` -- the ServerApp (``edgebench.fl.flower.server_app:app``): the
-  in-process engine's round loop, results writer and checkpoints, with clients reached through Flower.
+  engine with the Flower executor.
 - :mod:`~edgebench.fl.flower.simulation` -- ``edgebench run CONFIG --engine flower-sim`` (Ray).
 - :mod:`~edgebench.fl.flower.cli` -- ``edgebench server`` / ``edgebench client`` (importable without flwr).
 

@@ -206,9 +206,9 @@ def connection_toml(address: str, insecure: bool, root_certificates: Path | None
 
 def server_command(args: argparse.Namespace) -> int:
     from edgebench.config import ConfigError, load_config
-    from edgebench.fl.engine import default_run_dir
     from edgebench.fl.flower.project import run_config_toml, write_app
-    from edgebench.fl.results import RUN_JSON
+    from edgebench.fl.run_dir import default_run_dir
+    from edgebench.results import RUN_JSON
 
     if args.out is not None and args.resume is not None:
         raise FlowerCliError("give either --out or --resume, not both")
@@ -303,7 +303,7 @@ def _follow_run(argv: list[str], connection: str, env: dict[str, str]) -> int:
 
 def _report_run(run_dir: Path, flwr_rc: int) -> int:
     """Print the summary of a finished run (like ``edgebench run``); 0 when it completed."""
-    from edgebench.fl.results import RUN_JSON
+    from edgebench.results import RUN_JSON
 
     path = run_dir / RUN_JSON
     if not path.exists():
@@ -331,7 +331,7 @@ def _report_run(run_dir: Path, flwr_rc: int) -> int:
 def _final_rows(run_dir: Path) -> dict[str, dict[str, str]]:
     import csv
 
-    from edgebench.fl.results import ROUNDS_CSV
+    from edgebench.results import ROUNDS_CSV
 
     path = run_dir / ROUNDS_CSV
     last: dict[str, dict[str, str]] = {}

@@ -37,7 +37,6 @@ from torch import nn
 
 import edgebench
 from edgebench.config import ExperimentConfig, MethodEntry, parse_config
-from edgebench.fl.accounting import client_batches, client_measurements
 from edgebench.fl.batches import TokenizedSplit, tokenize
 from edgebench.fl.client_round import run_client_round
 from edgebench.fl.flower.wire import (
@@ -52,10 +51,11 @@ from edgebench.fl.flower.wire import (
     blob_of,
     blob_record,
     config_record,
-    measurements_to_records,
+    measurement_to_records,
     pack_state,
     unpack_state,
 )
+from edgebench.fl.sampling import client_batches
 from edgebench.methods import get_method
 from edgebench.methods.base import MethodClient, Payload
 
@@ -187,7 +187,7 @@ def _method_entry(config: ExperimentConfig, label: str) -> MethodEntry:
 
 def client_runtime(job: ClientJob, label: str, cid: int) -> ClientRuntime:
     """The method's model (built once per process) and client `cid`'s tokenized rows."""
-    from edgebench.fl.engine import prepare_data
+    from edgebench.fl.prepared import prepare_data
     from edgebench.models import resolve_model
 
     config = job.config
@@ -298,12 +298,12 @@ def run_round(job: ClientJob, label: str, rnd: int, cid: int, blob_down: bytes, 
             measurement.profiler,
             fed.wire_dtype,
         )
-        measured = client_measurements(result, len(blob_down), measurement)
+        measured = result.measurement(len(blob_down), measurement)
     finally:
         measurement.close()
     if result.fit.client_state is not None:
         context.state[state_key] = blob_record(pack_state(result.fit.client_state))
-    metrics, text = measurements_to_records(measured)
+    metrics, text = measurement_to_records(measured)
     metrics["num_examples"] = len(runtime.indices)
     text["method"] = label
     text["round"] = str(rnd)

@@ -3,7 +3,7 @@
 One virtual SuperNode per client (``federation.num_clients``, node config ``partition-id``), each
 ClientApp message handled by a Ray actor holding ``runtime.simulation.client_num_cpus`` CPUs and
 ``client_num_gpus`` GPUs; ``runtime.simulation.ray_init`` goes to ``ray.init`` (``address: auto`` joins a
-running Ray cluster). The ServerApp is the deployment's :class:`FlowerEngine`, run in this process, so
+running Ray cluster). The ServerApp is the deployment's (the engine with the Flower executor), run in this process, so
 the results contract, checkpoints and ``--resume`` are the same as for every other runner. Ray is
 started for the run and shut down at its end (by Flower's Ray backend).
 """
@@ -19,10 +19,12 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from edgebench.config import ExperimentConfig
-from edgebench.fl.engine import MethodRunSummary, resolve_run_dir
+from edgebench.fl.engine import MethodRunSummary
 from edgebench.fl.flower import client_app
-from edgebench.fl.flower.server_app import SIMULATION, run_server
+from edgebench.fl.flower.executor import SIMULATION
+from edgebench.fl.flower.server_app import run_server
 from edgebench.fl.progress import Progress
+from edgebench.fl.run_dir import resolve_run_dir
 
 
 class SimulationError(RuntimeError):

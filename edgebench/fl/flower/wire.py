@@ -20,6 +20,7 @@ from safetensors.torch import save as st_save
 
 from edgebench.fl.codec import META_KEY, decode
 from edgebench.methods.base import Payload
+from edgebench.results import ClientMeasurement
 
 # Record keys (RecordDict) and their contents.
 INSTRUCTION = "edgebench"  # ConfigRecord: what the server asks (action, method, round, client id, config hash)
@@ -79,36 +80,25 @@ def config_record(values: Mapping[str, Any]) -> ConfigRecord:
     return ConfigRecord({k: v for k, v in values.items() if v is not None and v != ""})
 
 
-def measurements_to_records(cells: Mapping[str, Any]) -> tuple[MetricRecord, ConfigRecord]:
-    """Split measurement cells into Flower metrics (int/float) and text (str); None cells are left out."""
+def measurement_to_records(measurement: ClientMeasurement) -> tuple[MetricRecord, ConfigRecord]:
+    """A client's measurement as Flower metrics (numbers) and text; unmeasured cells are left out."""
     metrics: dict[str, int | float] = {}
     text: dict[str, str] = {}
-    for key, value in cells.items():
+    for key, value in measurement.cells().items():
         if value is None:
             continue
         if isinstance(value, bool):
             metrics[key] = int(value)
         elif isinstance(value, int | float):
             metrics[key] = value
-        elif isinstance(value, str):
-            if value:
-                text[key] = value
-        else:
-            text[key] = json.dumps(value, sort_keys=True)
+        elif value:
+            text[key] = str(value)
     return MetricRecord(metrics), ConfigRecord(text)
 
 
-def records_to_measurements(metrics: Mapping[str, Any], text: Mapping[str, Any], columns: list[str]) -> dict[str, Any]:
-    """The measurement cells named in `columns` back from a reply's records (absent = None)."""
-    out: dict[str, Any] = {}
-    for key in columns:
-        if key in metrics:
-            out[key] = metrics[key]
-        elif key in text:
-            out[key] = text[key]
-        else:
-            out[key] = None
-    return out
+def records_to_measurement(metrics: Mapping[str, Any], text: Mapping[str, Any]) -> ClientMeasurement:
+    """A client's measurement back from a reply's records (absent = not measured; other keys ignored)."""
+    return ClientMeasurement.from_cells({**text, **metrics})
 
 
 def pack_state(state: Payload) -> bytes:

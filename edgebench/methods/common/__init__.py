@@ -1,1 +1,1 @@
-"""Helpers shared by methods: named trainable state, weighted averaging, the local training loop."""
+"""Helpers shared by methods: named trainable state and its client, weighted averaging, the local training loop."""

@@ -13,5 +13,6 @@ SPEC = register(
         client_cls=FedAdaLoraClient,
         server_cls=FedAdaLoraServer,
         summary="naive federated AdaLoRA: local PEFT AdaLoRA masks per client, FedAvg of full r0 tensors",
+        role="baseline",  # the spec's naive baseline: shows what FedARA's server-side allocation adds
     )
 )

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
 
 import torch
 from peft import AdaLoraConfig, TaskType, get_peft_model
 from torch import nn
 
-from edgebench.methods.base import Batch, FitResult, MethodClient, Payload, TrainSettings
-from edgebench.methods.common.state import load_trainable_state, trainable_state
+from edgebench.methods.base import FitResult, LocalRound, Payload
+from edgebench.methods.common.client import TrainableStateClient
+from edgebench.methods.common.state import trainable_state
 from edgebench.methods.common.training import local_train
 from edgebench.methods.fedadalora.config import FedAdaLoraParams
 
 
-class FedAdaLoraClient(MethodClient):
+class FedAdaLoraClient(TrainableStateClient):
     """Loads the averaged full-rank A, E, B; AdaLoRA masks E locally; sends everything back."""
 
     params: FedAdaLoraParams
@@ -46,26 +46,13 @@ class FedAdaLoraClient(MethodClient):
             torch.manual_seed(self.seed)
             return get_peft_model(base_model, config)
 
-    def initial_parameters(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        return trainable_state(model)
-
-    def apply(self, model: nn.Module, payload: Payload) -> None:
-        load_trainable_state(model, payload.tensors)
-
-    def fit(
-        self,
-        model: nn.Module,
-        payload: Payload,
-        batches: Iterable[Batch],
-        settings: TrainSettings,
-        client_state: Payload | None,
-    ) -> FitResult:
-        self.apply(model, payload)
+    def local_update(self, model: nn.Module, job: LocalRound) -> FitResult:
         adalora = model.base_model
         adapter_config = model.peft_config[model.active_adapter]
         adalora.rankallocator.reset_ipt()
+        client_state = job.client_state
         adapter_config.rank_pattern = client_state.meta.get("rank_pattern") if client_state else None
-        first_step = (int(payload.meta["round"]) - 1) * (self.local_steps or 0)
+        first_step = (int(job.payload.meta["round"]) - 1) * (self.local_steps or 0)
         step = {"global": first_step}
 
         def orthogonality(m: nn.Module) -> torch.Tensor:
@@ -91,7 +78,7 @@ class FedAdaLoraClient(MethodClient):
                 return
             adalora.update_and_allocate(step["global"])
 
-        loss, steps = local_train(model, batches, settings, extra_loss=orthogonality, after_step=allocate)
+        loss, steps = local_train(model, job.batches, job.settings, extra_loss=orthogonality, after_step=allocate)
         pattern = adapter_config.rank_pattern
         state = Payload(meta={"rank_pattern": pattern}) if pattern else client_state
         return FitResult(

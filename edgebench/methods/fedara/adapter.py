@@ -14,6 +14,19 @@ from torch import nn
 from edgebench.methods.fedara.config import FedARAParams
 
 HEAD_NAMES = ("classifier", "score")
+TRIPLET_PARTS = ("P", "lam", "Q")
+# Axis of each part that indexes triplets: P's columns, lambda's entries, Q's rows.
+_RANK_AXIS = {"P": 1, "lam": 0, "Q": 0}
+
+
+def slice_triplets(part: str, tensor: torch.Tensor, held: Sequence[int], keep: Sequence[int]) -> torch.Tensor:
+    """`tensor`, a triplet part (`P`, `lam`, `Q`) or anything shaped like one, cut down to the triplets `keep`.
+
+    `held` lists the original rank index of each triplet `tensor` holds; the result holds `keep`, in that order.
+    """
+    position = {rid: i for i, rid in enumerate(held)}
+    rows = torch.tensor([position[r] for r in keep], dtype=torch.long)
+    return tensor.index_select(_RANK_AXIS[part], rows)
 
 
 class SVDLinear(nn.Module):
@@ -59,18 +72,17 @@ class SVDLinear(nn.Module):
 
     def keep(self, rank_ids: Sequence[int]) -> None:
         """Physically keep only the triplets whose original index is in `rank_ids` (no revival)."""
-        position = {rid: i for i, rid in enumerate(self.rank_ids)}
-        missing = [r for r in rank_ids if r not in position]
+        held = set(self.rank_ids)
+        missing = [r for r in rank_ids if r not in held]
         if missing:
             raise ValueError(f"cannot revive dropped triplets {missing[:5]}; held {self.rank_ids[:12]}")
         if list(rank_ids) == self.rank_ids:
             return
-        rows = torch.tensor([position[r] for r in rank_ids], dtype=torch.long)
         with torch.no_grad():
-            self.P = nn.Parameter(self.P.detach().index_select(1, rows).clone())
-            self.lam = nn.Parameter(self.lam.detach().index_select(0, rows).clone())
-            self.Q = nn.Parameter(self.Q.detach().index_select(0, rows).clone())
-            self.lam_mask = self.lam_mask.index_select(0, rows).clone()
+            for part in TRIPLET_PARTS:
+                sliced = slice_triplets(part, getattr(self, part).detach(), self.rank_ids, rank_ids)
+                setattr(self, part, nn.Parameter(sliced))
+            self.lam_mask = slice_triplets("lam", self.lam_mask, self.rank_ids, rank_ids)
         self.rank_ids = list(rank_ids)
 
     def set_mask(self, active_ids: Sequence[int]) -> None:

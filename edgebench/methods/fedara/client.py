@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 from torch import nn
 
-from edgebench.methods.base import Batch, FitResult, MethodClient, Payload, TrainSettings
+from edgebench.methods.base import FitResult, LocalRound, Payload
+from edgebench.methods.common.client import TrainableStateClient
 from edgebench.methods.common.state import load_trainable_state, trainable_state
 from edgebench.methods.common.training import local_train
 from edgebench.methods.fedara.adapter import adapters_of, attach_svd_adapters, make_head_trainable, unwrap
@@ -17,7 +16,7 @@ from edgebench.methods.fedara.importance import ImportanceTracker
 SCORES_SUFFIX = ".scores"
 
 
-class FedARAClient(MethodClient):
+class FedARAClient(TrainableStateClient):
     """Holds SVD adapters; shrinks and unwraps them as the server's rank lists dictate."""
 
     params: FedARAParams
@@ -26,9 +25,6 @@ class FedARAClient(MethodClient):
         attach_svd_adapters(base_model, self.params, self.seed)
         make_head_trainable(base_model)
         return base_model
-
-    def initial_parameters(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        return trainable_state(model)
 
     def apply(self, model: nn.Module, payload: Payload) -> None:
         """Restructure the adapters to the broadcast ranks (physically), then load the tensors."""
@@ -45,19 +41,11 @@ class FedARAClient(MethodClient):
         for adapter in adapters_of(model).values():
             adapter.apply_mask()
 
-    def fit(
-        self,
-        model: nn.Module,
-        payload: Payload,
-        batches: Iterable[Batch],
-        settings: TrainSettings,
-        client_state: Payload | None,
-    ) -> FitResult:
-        self.apply(model, payload)
+    def local_update(self, model: nn.Module, job: LocalRound) -> FitResult:
         adapters = adapters_of(model)
         p = self.params
-        if p.client_ema_persist and client_state is not None:
-            tracker = ImportanceTracker.from_payload(client_state, p.beta1, p.beta2, adapters)
+        if p.client_ema_persist and job.client_state is not None:
+            tracker = ImportanceTracker.from_payload(job.client_state, p.beta1, p.beta2, adapters)
         else:
             tracker = ImportanceTracker(p.beta1, p.beta2)
 
@@ -71,12 +59,12 @@ class FedARAClient(MethodClient):
 
         use_reg = p.orth_reg_weight > 0 and bool(adapters)
         loss, steps = local_train(
-            model, batches, settings, extra_loss=orthogonality if use_reg else None, after_step=after_step
+            model, job.batches, job.settings, extra_loss=orthogonality if use_reg else None, after_step=after_step
         )
         tensors = trainable_state(model)
         for name, scores in tracker.triplet_scores(adapters).items():
             tensors[name + SCORES_SUFFIX] = scores
-        uplink = Payload(tensors=tensors, meta={"mask_digest": payload.meta["mask_digest"]})
+        uplink = Payload(tensors=tensors, meta={"mask_digest": job.payload.meta["mask_digest"]})
         return FitResult(
             payload=uplink,
             train_loss=loss,

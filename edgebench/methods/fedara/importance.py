@@ -10,11 +10,7 @@ from __future__ import annotations
 import torch
 
 from edgebench.methods.base import Payload
-from edgebench.methods.fedara.adapter import SVDLinear
-
-_PARTS = ("P", "lam", "Q")
-# Axis of each part that indexes triplets.
-_RANK_AXIS = {"P": 1, "lam": 0, "Q": 0}
+from edgebench.methods.fedara.adapter import TRIPLET_PARTS, SVDLinear, slice_triplets
 
 
 class ImportanceTracker:
@@ -32,7 +28,7 @@ class ImportanceTracker:
         with torch.no_grad():
             for name, adapter in adapters.items():
                 self.rank_ids[name] = list(adapter.rank_ids)
-                for part in _PARTS:
+                for part in TRIPLET_PARTS:
                     param = getattr(adapter, part)
                     if param.grad is None:
                         continue
@@ -86,15 +82,13 @@ class ImportanceTracker:
         for name, adapter in adapters.items():
             if name not in saved_ids:
                 continue
-            position = {rid: i for i, rid in enumerate(saved_ids[name])}
-            if any(r not in position for r in adapter.rank_ids):
+            saved = saved_ids[name]
+            if not set(adapter.rank_ids) <= set(saved):
                 continue  # an unknown triplet: start this module fresh
-            rows = torch.tensor([position[r] for r in adapter.rank_ids], dtype=torch.long)
-            for part in _PARTS:
+            for part in TRIPLET_PARTS:
                 key = f"{name}.{part}"
                 if f"i_bar/{key}" in state.tensors:
-                    axis = _RANK_AXIS[part]
-                    tracker.i_bar[key] = state.tensors[f"i_bar/{key}"].index_select(axis, rows)
-                    tracker.u_bar[key] = state.tensors[f"u_bar/{key}"].index_select(axis, rows)
+                    tracker.i_bar[key] = slice_triplets(part, state.tensors[f"i_bar/{key}"], saved, adapter.rank_ids)
+                    tracker.u_bar[key] = slice_triplets(part, state.tensors[f"u_bar/{key}"], saved, adapter.rank_ids)
             tracker.rank_ids[name] = list(adapter.rank_ids)
         return tracker

@@ -16,11 +16,10 @@ import torch
 from edgebench.methods.base import ClientReply, MethodServer, Payload, RoundOutcome
 from edgebench.methods.common.fedavg import weighted_average
 from edgebench.methods.common.state import screen_replies
+from edgebench.methods.fedara.adapter import TRIPLET_PARTS, slice_triplets
 from edgebench.methods.fedara.budget import budget_at
 from edgebench.methods.fedara.client import SCORES_SUFFIX
 from edgebench.methods.fedara.config import FedARAParams
-
-_ADAPTER_PARTS = (".P", ".lam", ".Q")
 
 
 def mask_digest(ranks: dict[str, list[int]], mask: dict[str, list[int]] | None) -> str:
@@ -163,16 +162,13 @@ class FedARAServer(MethodServer):
         for m in self.modules:
             if keep[m] == self.ids[m]:
                 continue
-            position = {rid: i for i, rid in enumerate(self.ids[m])}
-            rows = torch.tensor([position[r] for r in keep[m]], dtype=torch.long)
-            if keep[m]:
-                self.tensors[m + ".P"] = self.tensors[m + ".P"].index_select(1, rows).contiguous()
-                self.tensors[m + ".lam"] = self.tensors[m + ".lam"].index_select(0, rows).contiguous()
-                self.tensors[m + ".Q"] = self.tensors[m + ".Q"].index_select(0, rows).contiguous()
-            else:
-                for part in _ADAPTER_PARTS:
-                    del self.tensors[m + part]
-            self.smoothed[m] = self.smoothed[m].index_select(0, rows)
+            for part in TRIPLET_PARTS:
+                key = f"{m}.{part}"
+                if keep[m]:
+                    self.tensors[key] = slice_triplets(part, self.tensors[key], self.ids[m], keep[m]).contiguous()
+                else:
+                    del self.tensors[key]
+            self.smoothed[m] = slice_triplets("lam", self.smoothed[m], self.ids[m], keep[m])
             self.ids[m] = list(keep[m])
             self.active[m] = list(keep[m])
 

@@ -13,5 +13,6 @@ SPEC = register(
         client_cls=FfaLoraClient,
         server_cls=LoraServer,
         summary="FFA-LoRA: A frozen at the shared init, only B (and the head) trained and averaged",
+        role="baseline",
     )
 )

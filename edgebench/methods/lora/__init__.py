@@ -13,5 +13,6 @@ SPEC = register(
         client_cls=LoraClient,
         server_cls=LoraServer,
         summary="FedIT: fixed-rank LoRA, A and B trained and FedAvg-ed (weighted by sample count)",
+        role="baseline",
     )
 )

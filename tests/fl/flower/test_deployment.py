@@ -20,7 +20,7 @@ pytest.importorskip("flwr")
 from edgebench.config import load_config
 from edgebench.fl.engine import run_experiment
 from edgebench.fl.progress import Progress
-from edgebench.fl.results import CLIENT_COLUMNS, ROUND_COLUMNS
+from edgebench.results import CLIENT_COLUMNS, ROUND_COLUMNS
 from tests.fl.flower.conftest import make_node_key, make_tls
 from tests.fl.flower.deploy import Loopback, Processes
 

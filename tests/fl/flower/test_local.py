@@ -1,6 +1,6 @@
 """The Flower ServerApp and ClientApp end to end in one process (a Grid test double, no processes).
 
-Same code as a deployment (FlowerEngine, EdgebenchStrategy, the ClientApp's handlers, Flower's
+Same code as a deployment (the engine with the Flower executor, the ClientApp's handlers, Flower's
 Message/records), with the transport replaced by direct calls: fast enough for the default run.
 """
 
@@ -20,13 +20,14 @@ from flwr.common.constant import ErrorCode
 from edgebench.config import load_config
 from edgebench.fl.codec import decode, encode
 from edgebench.fl.engine import run_experiment
+from edgebench.fl.executor import TooFewReplies
 from edgebench.fl.flower import client_app
-from edgebench.fl.flower.server_app import SIMULATION, run_server
-from edgebench.fl.flower.strategy import TooFewReplies
+from edgebench.fl.flower.executor import SIMULATION
+from edgebench.fl.flower.server_app import run_server
 from edgebench.fl.flower.wire import INSTRUCTION, METRICS, UPLINK, blob_of, blob_record
 from edgebench.fl.progress import Progress
-from edgebench.fl.results import CLIENT_COLUMNS, ROUND_COLUMNS
 from edgebench.methods.base import Payload
+from edgebench.results import CLIENT_COLUMNS, ROUND_COLUMNS
 from tests.fl.flower.localgrid import LocalGrid
 
 

@@ -21,7 +21,7 @@ pytest.importorskip("ray")
 from edgebench.config import load_config
 from edgebench.fl.engine import run_experiment
 from edgebench.fl.progress import Progress
-from edgebench.fl.results import CLIENT_COLUMNS, RANK_COLUMNS, ROUND_COLUMNS
+from edgebench.results import CLIENT_COLUMNS, RANK_COLUMNS, ROUND_COLUMNS
 from tests.conftest import deep_update
 from tests.fl.flower.deploy import BIN, Processes
 

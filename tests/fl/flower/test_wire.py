@@ -24,12 +24,13 @@ from edgebench.fl.flower.wire import (
     blob_record,
     config_record,
     flower_bytes,
-    measurements_to_records,
+    measurement_to_records,
     pack_state,
-    records_to_measurements,
+    records_to_measurement,
     unpack_state,
 )
 from edgebench.methods.base import Payload
+from edgebench.results import ClientMeasurement
 from tests.fl.flower.localgrid import LocalGrid
 
 
@@ -56,12 +57,14 @@ def test_malformed_blobs_are_reply_errors() -> None:
 
 
 def test_measurements_round_trip_and_unmeasured_stays_empty() -> None:
-    cells = {"train_s": 1.5, "num_steps": 3, "energy_j": None, "energy_provenance": "unavailable: x", "flags": ""}
-    metrics, text = measurements_to_records(cells)
+    sent = ClientMeasurement(
+        train_s=1.5, num_steps=3, energy_j=None, energy_provenance="unavailable: x", window_flags=""
+    )
+    metrics, text = measurement_to_records(sent)
     assert dict(metrics) == {"train_s": 1.5, "num_steps": 3}
     assert dict(text) == {"energy_provenance": "unavailable: x"}
-    back = records_to_measurements(metrics, text, ["train_s", "num_steps", "energy_j", "energy_provenance", "flags"])
-    assert back == {**cells, "flags": None}
+    back = records_to_measurement(metrics, text)
+    assert back == ClientMeasurement(train_s=1.5, num_steps=3, energy_provenance="unavailable: x")
     assert ConfigRecord(dict(text)).count_bytes() > 0  # no empty string reaches Flower's counter
     assert dict(config_record({"a": "", "b": None, "c": "x"})) == {"c": "x"}
 

@@ -1,4 +1,4 @@
-"""The results contract: what every runner writes into a run directory (see docs/results-contract.md).
+"""The one writer of a run directory (see docs/results-contract.md).
 
 Rows are appended and flushed as they are produced, so a killed run keeps every finished round;
 `run.json` is rewritten atomically whenever the run's status changes.
@@ -14,77 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-CLIENT_COLUMNS = [
-    "method",
-    "round",
-    "client_id",
-    "num_examples",
-    "num_steps",
-    "download_s",
-    "train_s",
-    "upload_s",
-    "total_s",
-    "bytes_down",
-    "bytes_up",
-    "train_loss",
-    "energy_j",
-    "energy_provenance",
-    "power_avg_w",
-    "peak_rss_bytes",
-    "peak_accel_bytes",
-    "memory_provenance",
-    "active_rank",
-    "active_modules",
-    "status",
-    "energy_net_j",
-    "idle_power_w",
-    "energy_scope",
-    "sample_rate_hz",
-    "max_gap_s",
-    "window_flags",
-    "download_energy_j",
-    "train_energy_j",
-    "upload_energy_j",
-    "energy_rails_j",
-    "peak_accel_reserved_bytes",
-    "mem_available_min_bytes",
-    "nvmap_peak_bytes",
-    "comm_time_est_s",
-    "comm_energy_est_j",
-    # Flower runners only (empty in-process): see docs/results-contract.md and docs/flower.md.
-    "flower_bytes_down",
-    "flower_bytes_up",
-    "flower_reply_s",
-    "client_device",
-]
-ROUND_COLUMNS = [
-    "method",
-    "round",
-    "clients",
-    "clients_rejected",
-    "bytes_down",
-    "bytes_up",
-    "round_s",
-    "eval_s",
-    "eval_accuracy",
-    "eval_loss",
-    "eval_examples",
-    "energy_j",
-    "energy_provenance",
-    "active_rank",
-    "active_modules",
-    "budget",
-    "energy_net_j",
-    "eval_energy_j",
-    "eval_energy_provenance",
-    "comm_time_est_s",
-    "comm_energy_est_j",
-    # Flower runners only (empty in-process).
-    "clients_dropped",
-    "flower_bytes_down",
-    "flower_bytes_up",
-]
-RANK_COLUMNS = ["method", "round", "module", "rank"]
+from edgebench.results.rows import CLIENT_COLUMNS, RANK_COLUMNS, ROUND_COLUMNS, ClientRow, RankRow, RoundRow
+from edgebench.results.run_meta import RunMeta
 
 CLIENTS_CSV = "clients.csv"
 ROUNDS_CSV = "rounds.csv"
@@ -164,6 +95,12 @@ class ResultsWriter:
         self.rounds = CsvTable(run_dir / ROUNDS_CSV, ROUND_COLUMNS)
         self.ranks = CsvTable(run_dir / RANKS_CSV, RANK_COLUMNS)
 
+    def append_round(self, clients: Sequence[ClientRow], totals: RoundRow, ranks: Sequence[RankRow]) -> None:
+        """One finished round: its client rows, its totals and its per-module ranks."""
+        self.clients.append(row.cells() for row in clients)
+        self.rounds.append([totals.cells()])
+        self.ranks.append(row.cells() for row in ranks)
+
     def write_partition(self, counts: Sequence[Sequence[int]], label_names: Sequence[str]) -> None:
         """partition.csv: one row per client with its sample count per label."""
         path = self.run_dir / PARTITION_CSV
@@ -173,8 +110,8 @@ class ResultsWriter:
             for cid, row in enumerate(counts):
                 writer.writerow([cid, int(sum(row)), *(int(x) for x in row)])
 
-    def write_run_json(self, data: Mapping[str, Any]) -> None:
-        write_json_atomic(self.run_dir / RUN_JSON, data)
+    def write_meta(self, meta: RunMeta) -> None:
+        write_json_atomic(self.run_dir / RUN_JSON, meta.to_json())
 
     def drop_rows_after(self, method: str, last_round: int) -> None:
         """Forget `method`'s rows beyond `last_round` (rows of an interrupted round, before resuming)."""

@@ -1,0 +1,1 @@
+"""One module per dataset format family; each loader is registered in `edgebench.data.registry`."""

@@ -1,0 +1,45 @@
+"""A run's data, loaded and partitioned once and shared by every method (and tokenized once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgebench.config import ExperimentConfig
+from edgebench.data.dataset import DatasetSplits
+from edgebench.data.partition import Partition, partition
+from edgebench.fl.batches import TokenizedSplit
+
+
+@dataclass
+class PreparedData:
+    """Data shared by every method of a run: splits, partition, and the token ids once tokenized."""
+
+    splits: DatasetSplits
+    partition: Partition
+    train_tokens: TokenizedSplit | None = None
+    test_tokens: TokenizedSplit | None = None
+
+    def num_examples(self, cid: int) -> int:
+        """Client `cid`'s training examples (its FedAvg weight)."""
+        return len(self.partition.client_indices[cid])
+
+    def describe(self) -> dict[str, object]:
+        """run.json `data`."""
+        return {
+            "name": self.splits.name,
+            "source": self.splits.source,
+            "notes": self.splits.notes,
+            "label_names": self.splits.train.label_names,
+            "train_examples": len(self.splits.train),
+            "test_examples": len(self.splits.test),
+        }
+
+
+def prepare_data(config: ExperimentConfig) -> PreparedData:
+    """Load the dataset and partition its train split across `federation.num_clients` clients."""
+    from edgebench.data.loaders import load_splits
+
+    base_dir = config.source.parent if config.source else None
+    splits = load_splits(config.data, base_dir=base_dir, seed=config.seed)
+    parts = partition(splits.train.labels, config.federation.num_clients, config.partition, config.seed)
+    return PreparedData(splits=splits, partition=parts)
