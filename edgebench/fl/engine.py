@@ -251,10 +251,7 @@ class Engine:
                     active_modules=sum(1 for r in broadcast_ranks.values() if r > 0),
                     status=status,
                     measurement=o.measurement,
-                    flower_bytes_down=o.flower_bytes_down,
-                    flower_bytes_up=o.flower_bytes_up,
-                    flower_reply_s=o.flower_reply_s,
-                    client_device=o.client_device,
+                    transport=o.transport,
                 )
             )
         totals = RoundRow.from_clients(

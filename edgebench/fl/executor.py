@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
@@ -18,7 +18,7 @@ from edgebench.config import ExperimentConfig
 from edgebench.fl.prepared import PreparedData
 from edgebench.methods.base import MethodClient, Payload
 from edgebench.profiler.setup import Measurement
-from edgebench.results import ClientMeasurement, RunMeta
+from edgebench.results import ClientMeasurement, RunMeta, Transport
 
 #: Called as each client of a round finishes: (clients done so far, its train loss or NaN).
 OnClientDone = Callable[[int, float], None]
@@ -73,10 +73,7 @@ class ClientOutcome:
     measurement: ClientMeasurement
     payload: Payload | None = None
     problem: str | None = None
-    flower_bytes_down: int | None = None
-    flower_bytes_up: int | None = None
-    flower_reply_s: float | None = None
-    client_device: str | None = None
+    transport: Transport = field(default_factory=Transport)
 
 
 class ClientExecutor(ABC):

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from edgebench.results.reader import read_run
+from edgebench.results.reader import RunFiles, read_run
 from edgebench.results.store import CLIENTS_CSV, ROUNDS_CSV
 
 # Config sections that do not change what is being compared: seeds are aggregated, devices are
@@ -28,15 +28,8 @@ class ReportInputError(ValueError):
 
 
 @dataclass
-class RunData:
-    """One run directory: run.json plus its three row tables (possibly empty)."""
-
-    path: Path
-    meta: dict[str, Any]
-    clients: pd.DataFrame
-    rounds: pd.DataFrame
-    ranks: pd.DataFrame
-    problems: list[str] = field(default_factory=list)
+class RunData(RunFiles):
+    """One run directory (run.json plus its three row tables, possibly empty), with the report's views."""
 
     @property
     def name(self) -> str:
@@ -146,15 +139,7 @@ def load_run(path: Path) -> RunData:
     path = Path(path)
     if not path.is_dir():
         raise ReportInputError(f"{path}: not a directory")
-    files = read_run(path)
-    run = RunData(
-        path=path,
-        meta=files.meta,
-        clients=files.clients,
-        rounds=files.rounds,
-        ranks=files.ranks,
-        problems=files.problems,
-    )
+    run = read_run(path, RunData)
     if not run.usable:
         run.problems.append(f"no rows in {ROUNDS_CSV} or {CLIENTS_CSV}")
     return run

@@ -21,6 +21,7 @@ from edgebench.results.rows import (
     Evaluation,
     RankRow,
     RoundRow,
+    Transport,
 )
 from edgebench.results.run_meta import MethodMeta, RunMeta, now_iso
 from edgebench.results.store import CLIENTS_CSV, PARTITION_CSV, RANKS_CSV, ROUNDS_CSV, RUN_JSON, ResultsWriter
@@ -50,6 +51,7 @@ __all__ = [
     "RoundRow",
     "RunFiles",
     "RunMeta",
+    "Transport",
     "now_iso",
     "read_run",
     "read_table",

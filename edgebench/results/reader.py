@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ class RunFiles:
     rounds: pd.DataFrame
     ranks: pd.DataFrame
     problems: list[str] = field(default_factory=list)
+
+
+R = TypeVar("R", bound=RunFiles)
 
 
 def read_table(path: Path, table: list[Column]) -> pd.DataFrame:
@@ -58,8 +61,9 @@ def read_table(path: Path, table: list[Column]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def read_run(path: Path) -> RunFiles:
-    """Read one run directory (which must exist); `problems` says what is missing or unreadable."""
+def read_run(path: Path, into: type[R] = RunFiles) -> R:  # type: ignore[assignment]
+    """Read one run directory (which must exist) into `into` (RunFiles or a subclass); `problems` says
+    what is missing or unreadable."""
     problems: list[str] = []
     meta: dict[str, Any] = {}
     meta_path = path / RUN_JSON
@@ -70,7 +74,7 @@ def read_run(path: Path) -> RunFiles:
             problems.append(f"unreadable {RUN_JSON}: {exc}")
     else:
         problems.append(f"no {RUN_JSON}")
-    return RunFiles(
+    return into(
         path=path,
         meta=meta,
         clients=read_table(path / CLIENTS_CSV, CLIENT_TABLE),

@@ -119,35 +119,19 @@ class ClientMeasurement:
     ) -> ClientMeasurement:
         """A client window (with its download/train/upload children) as measurement cells."""
         flags = window.all_flags()
-        phases = {phase: window.child(phase) for phase in PHASES}
+        cells: dict[str, Any] = {name: getattr(window, name) for name in _WINDOW_CELLS}
+        for phase in PHASES:
+            child = window.child(phase)
+            cells[f"{phase}_s"], cells[f"{phase}_energy_j"] = child.duration_s, child.energy_j
         return cls(
+            **cells,
             num_steps=num_steps,
-            download_s=phases["download"].duration_s,
-            train_s=phases["train"].duration_s,
-            upload_s=phases["upload"].duration_s,
             total_s=window.duration_s,
             bytes_down=bytes_down,
             bytes_up=bytes_up,
             train_loss=train_loss,
-            energy_j=window.energy_j,
-            energy_provenance=window.energy_provenance,
-            power_avg_w=window.power_avg_w,
-            peak_rss_bytes=window.peak_rss_bytes,
-            peak_accel_bytes=window.peak_accel_bytes,
-            memory_provenance=window.memory_provenance,
-            energy_net_j=window.energy_net_j,
-            idle_power_w=window.idle_power_w,
-            energy_scope=window.energy_scope,
-            sample_rate_hz=window.sample_rate_hz,
-            max_gap_s=window.max_gap_s,
             window_flags=";".join(flags) if flags else None,
-            download_energy_j=phases["download"].energy_j,
-            train_energy_j=phases["train"].energy_j,
-            upload_energy_j=phases["upload"].energy_j,
             energy_rails_j=format_rails(window.rails_j),
-            peak_accel_reserved_bytes=window.peak_accel_reserved_bytes,
-            mem_available_min_bytes=window.mem_available_min_bytes,
-            nvmap_peak_bytes=window.nvmap_peak_bytes,
             comm_time_est_s=comm_time_est_s,
             comm_energy_est_j=comm_energy_est_j,
         )
@@ -163,11 +147,50 @@ class ClientMeasurement:
 
 
 MEASUREMENT_COLUMNS = column_names(columns_of(ClientMeasurement))
+# Cells a profiler window holds under the same name.
+_WINDOW_CELLS = (
+    "energy_j",
+    "energy_provenance",
+    "power_avg_w",
+    "peak_rss_bytes",
+    "peak_accel_bytes",
+    "memory_provenance",
+    "energy_net_j",
+    "idle_power_w",
+    "energy_scope",
+    "sample_rate_hz",
+    "max_gap_s",
+    "peak_accel_reserved_bytes",
+    "mem_available_min_bytes",
+    "nvmap_peak_bytes",
+)
 
 
 def format_rails(rails_j: Mapping[str, float]) -> str | None:
     """``RAIL=joules;RAIL=joules`` (None when the source has no per-rail values)."""
-    return ";".join(f"{name}={value!r}" for name, value in rails_j.items()) or None
+    return ";".join(f"{name}={float(value)!r}" for name, value in rails_j.items()) or None
+
+
+@dataclass(kw_only=True)
+class Transport:
+    """What a Flower runner adds to a client's row (empty in-process)."""
+
+    flower_bytes_down: int | None = column(
+        BYTES,
+        "Flower runners only: Flower's own size of the train message, the sum of `count_bytes()` over its records "
+        "(gRPC/HTTP framing and TLS not included)",
+    )
+    flower_bytes_up: int | None = column(
+        BYTES, "Flower runners only: Flower's own size of the reply, counted the same way"
+    )
+    flower_reply_s: float | None = column(
+        SECONDS,
+        "Flower runners only: from pushing the train message to pulling its reply, on the server's clock (network, "
+        "SuperNode polling, ClientApp start-up and imports, the client window)",
+    )
+    client_device: str | None = column(
+        TEXT, "Flower runners only: the device profile of the SuperNode that ran the client"
+    )
 
 
 @dataclass(kw_only=True)
@@ -195,27 +218,13 @@ class ClientRow:
         required=True,
     )
     measurement: ClientMeasurement = dataclasses.field(default_factory=ClientMeasurement)
-    flower_bytes_down: int | None = column(
-        BYTES,
-        "Flower runners only: Flower's own size of the train message, the sum of `count_bytes()` over its records "
-        "(gRPC/HTTP framing and TLS not included)",
-    )
-    flower_bytes_up: int | None = column(
-        BYTES, "Flower runners only: Flower's own size of the reply, counted the same way"
-    )
-    flower_reply_s: float | None = column(
-        SECONDS,
-        "Flower runners only: from pushing the train message to pulling its reply, on the server's clock (network, "
-        "SuperNode polling, ClientApp start-up and imports, the client window)",
-    )
-    client_device: str | None = column(
-        TEXT, "Flower runners only: the device profile of the SuperNode that ran the client"
-    )
+    transport: Transport = dataclasses.field(default_factory=Transport)
 
     def cells(self) -> dict[str, Any]:
         """Column name -> value, in file order."""
-        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "measurement"}
-        return {name: (own[name] if name in own else getattr(self.measurement, name)) for name in CLIENT_COLUMNS}
+        own = {c.name: getattr(self, c.name) for c in columns_of(ClientRow)}
+        cells = {**own, **self.measurement.cells(), **dataclasses.asdict(self.transport)}
+        return {name: cells[name] for name in CLIENT_COLUMNS}
 
 
 def _client_columns() -> list[Column]:
@@ -223,7 +232,7 @@ def _client_columns() -> list[Column]:
     own = columns_of(ClientRow)
     measured = columns_of(ClientMeasurement)
     split = [c.name for c in measured].index("memory_provenance") + 1
-    return [*own[:4], *measured[:split], *own[4:7], *measured[split:], *own[7:]]
+    return [*own[:4], *measured[:split], *own[4:], *measured[split:], *columns_of(Transport)]
 
 
 CLIENT_TABLE: list[Column] = _client_columns()
@@ -289,8 +298,8 @@ class RoundRow:
         if with_flower:
             flower = {
                 "clients_dropped": sum(1 for c in clients if c.status.startswith(DROPOUT)),
-                "flower_bytes_down": sum(c.flower_bytes_down or 0 for c in clients),
-                "flower_bytes_up": sum(c.flower_bytes_up or 0 for c in clients),
+                "flower_bytes_down": sum(c.transport.flower_bytes_down or 0 for c in clients),
+                "flower_bytes_up": sum(c.transport.flower_bytes_up or 0 for c in clients),
             }
         return cls(
             method=method,

@@ -81,7 +81,7 @@ def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, float):
-        return repr(value)
+        return repr(float(value))  # numpy floats are floats, but their repr is not a number
     return value
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 
 import pytest
@@ -12,9 +11,10 @@ from torch import nn
 
 from edgebench.fl.codec import decode, encode, header_bytes
 from edgebench.methods import get_method
-from edgebench.methods.base import ClientReply, Payload, TrainSettings
+from edgebench.methods.base import ClientReply, FitResult, MethodClient, Payload, RoundOutcome, TrainSettings
 from edgebench.methods.fedara.adapter import SVDLinear, adapters_of, attach_svd_adapters, unwrap
 from edgebench.methods.fedara.budget import BudgetError, budget_at
+from edgebench.methods.fedara.client import SCORES_SUFFIX
 from edgebench.methods.fedara.config import FedARAParams
 from edgebench.methods.fedara.importance import ImportanceTracker
 from edgebench.methods.fedara.server import FedARAServer
@@ -139,19 +139,24 @@ def test_one_importance_update_gives_the_hand_computed_scores() -> None:
 # -- budget ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("rounds", "t_init", "t_final"), [(10, 1, 2), (20, 2, 4), (5, 1, 1), (3, 0, 0), (7, 2, 0)])
-def test_budget_follows_the_cubic_schedule(rounds: int, t_init: int, t_final: int) -> None:
-    b0, bt = 48, 16
-    got = [budget_at(t, rounds, b0, bt, t_init, t_final) for t in range(1, rounds + 1)]
-    span = rounds - t_final - t_init
-    for t, b in enumerate(got, start=1):
-        if t <= t_init:
-            assert b == b0
-        elif t <= rounds - t_final:
-            assert b == int(bt + (b0 - bt) * (1 - (t - t_init) / span) ** 3)
-        else:
-            assert b == bt
-    assert got[-1] == bt and all(x >= y for x, y in itertools.pairwise(got))
+# b(t) for b0 = 48, bT = 16, worked out by hand from the spec's formula (docs/fedara.md, mechanism 2):
+# b(t) = b0 for t <= t_init, int(bT + (b0 - bT) * (1 - (t - t_init) / (R - t_final - t_init))^3) up to
+# R - t_final, then bT. Row R = 10, t_init = 1, t_final = 2: the span is 10 - 2 - 1 = 7, so for t = 2..8
+# b = 16 + 32 * ((8 - t) / 7)^3: t = 2: 16 + 32 * 216/343 = 36.15 -> 36; t = 3: 16 + 32 * 125/343 = 27.66
+# -> 27; t = 4: 16 + 2048/343 = 21.97 -> 21; t = 5: 16 + 864/343 = 18.52 -> 18; t = 6, 7: 16.75, 16.09
+# -> 16; t = 8 reaches bT exactly; t = 9, 10 are the final rounds at bT.
+@pytest.mark.parametrize(
+    ("rounds", "t_init", "t_final", "budgets"),
+    [
+        (10, 1, 2, [48, 36, 27, 21, 18, 16, 16, 16, 16, 16]),
+        (20, 2, 4, [48, 48, 41, 36, 31, 27, 24, 21, 20, 18, 17, 16, 16, 16, 16, 16, 16, 16, 16, 16]),
+        (5, 1, 1, [48, 25, 17, 16, 16]),
+        (3, 0, 0, [25, 17, 16]),
+        (7, 2, 0, [48, 48, 32, 22, 18, 16, 16]),
+    ],
+)
+def test_budget_follows_the_cubic_schedule(rounds: int, t_init: int, t_final: int, budgets: list[int]) -> None:
+    assert [budget_at(t, rounds, 48, 16, t_init, t_final) for t in range(1, rounds + 1)] == budgets
 
 
 def test_budget_edge_cases_are_clear_errors(write_config) -> None:
@@ -285,35 +290,105 @@ def test_mismatched_replies_are_rejected_and_not_averaged() -> None:
         assert torch.equal(server.tensors[key], good.tensors[key])
 
 
-@pytest.mark.parametrize(
-    "variant",
-    [
-        {"allow_revival": True},
-        {"prune_modules": False},
-        {"init": "svd"},
-        {"allocation": "uniform"},
-        {"client_ema_persist": True},
-        {"module_prune_threshold": 0.3},
-    ],
-)
-def test_ablation_variants_run(variant) -> None:
-    client, server, model, batch = _setup(rounds=4, r_target=1, t_init=1, t_final=1, **variant)
-    state = None
-    for rnd in range(1, 5):
-        downs = server.configure_round(rnd, [0])
-        fit = client.fit(model, decode(encode(downs[0])), [batch], TrainSettings(lr=1e-2), state)
+# -- ablation switches: each compared with the default on the tiny model ----------------------------------
+
+
+def _alone(rounds: int = 4, r_target: float = 1, **variant) -> tuple[FedARAServer, list[RoundOutcome]]:
+    """`rounds` rounds (t_init = t_final = 1) with one client, every reply accepted; the server and outcomes."""
+    client, server, model, batch = _setup(rounds=rounds, r_target=r_target, t_init=1, t_final=1, **variant)
+    state, outcomes = None, []
+    for rnd in range(1, rounds + 1):
+        down = server.configure_round(rnd, [0])[0]
+        fit = client.fit(model, decode(encode(down)), [batch], TrainSettings(lr=1e-2), state)
         state = fit.client_state
-        outcome = server.aggregate(rnd, [ClientReply(0, 8, decode(encode(fit.payload)))])
-        assert outcome.accepted == [0], outcome.rejected
-    ranks = server.module_ranks()
-    if variant.get("allow_revival"):
-        # masking only: full r0 tensors are still held and sent
-        assert all(server.tensors[f"{m}.P"].shape[1] == R0 for m in server.modules)
-        assert sum(ranks.values()) == MODULES
-    if variant.get("prune_modules") is False:
-        assert all(r >= 1 for r in ranks.values())
-    if variant.get("client_ema_persist"):
-        assert state is not None and state.tensors
+        outcomes.append(server.aggregate(rnd, [ClientReply(0, 8, decode(encode(fit.payload)))]))
+        assert outcomes[-1].accepted == [0], outcomes[-1].rejected
+    return server, outcomes
+
+
+def test_revival_masks_triplets_but_keeps_and_sends_the_full_r0_tensors() -> None:
+    revival, masked = _alone(allow_revival=True)
+    default, shrunk = _alone()
+    assert all(o.active_rank == o.budget for o in masked + shrunk)  # both follow the budget down to bT ...
+    assert masked[-1].active_rank == MODULES
+    # ... but only the default physically drops the triplets it did not keep.
+    assert all(revival.tensors[f"{m}.P"].shape[1] == R0 for m in revival.modules)
+    assert all(default.tensors[f"{m}.P"].shape[1] == r for m, r in default.module_ranks().items())
+
+
+def test_without_module_pruning_every_module_keeps_a_triplet() -> None:
+    # r_target 0.5: bT = 2 triplets for 4 modules, so the default must prune at least two modules.
+    default, _ = _alone(r_target=0.5)
+    assert len(default.pruned_modules()) >= 2 and sum(default.module_ranks().values()) == 2
+    kept, _ = _alone(r_target=0.5, prune_modules=False)
+    assert kept.pruned_modules() == []
+    assert kept.module_ranks() == {m: 1 for m in kept.modules}  # b < M: the budget is effectively M
+
+
+def test_svd_init_starts_from_the_top_singular_vectors_of_w0() -> None:
+    _, server, model, _ = _setup(init="svd")
+    for name, adapter in adapters_of(model).items():
+        u, _, vh = torch.linalg.svd(adapter.base.weight.detach(), full_matrices=False)
+        assert torch.allclose(server.tensors[f"{name}.P"], u[:, :R0])
+        assert torch.allclose(server.tensors[f"{name}.Q"], vh[:R0])
+        assert torch.equal(server.tensors[f"{name}.lam"], torch.zeros(R0))
+    # The gaussian default draws P and Q from N(0, init_std^2) instead.
+    _, server, model, _ = _setup()
+    gaussian = torch.cat([server.tensors[f"{name}.{part}"].flatten() for name in server.modules for part in "PQ"])
+    assert 0.018 < float(gaussian.std()) < 0.022
+    assert all(torch.equal(server.tensors[f"{name}.lam"], torch.zeros(R0)) for name in server.modules)
+
+
+def test_uniform_allocation_splits_every_budget_evenly_over_the_modules() -> None:
+    _, uniform = _alone(allocation="uniform")
+    for outcome in uniform:  # b // M each, the first b % M modules one more, whatever the scores
+        even = [outcome.budget // MODULES + (i < outcome.budget % MODULES) for i in range(MODULES)]
+        assert list(outcome.module_ranks.values()) == even
+    _, scored = _alone()  # the global default follows the scores: here module ranks differ under the same budget
+    assert [o.budget for o in scored] == [o.budget for o in uniform]
+    assert [o.module_ranks for o in scored] != [o.module_ranks for o in uniform]
+    assert all(o.active_rank == o.budget for o in scored)
+
+
+def test_module_prune_threshold_prunes_low_score_modules_without_redistributing() -> None:
+    client, server, model, batch = _setup(module_prune_threshold=0.3, t_init=1, t_final=1)
+    fit = client.fit(model, decode(encode(server.configure_round(1, [0])[0])), [batch], TrainSettings(lr=1e-2), None)
+    sums = {m: float(fit.payload.tensors[m + SCORES_SUFFIX].sum()) for m in server.modules}
+    low = [m for m in server.modules if sums[m] / sum(sums.values()) < 0.3]
+    assert 0 < len(low) < MODULES  # the tiny model's score shares straddle the threshold
+    outcome = server.aggregate(1, [ClientReply(0, 8, decode(encode(fit.payload)))])
+    assert outcome.budget == R0 * MODULES  # round 1 is a warm-up round: the budget itself drops nothing
+    assert server.pruned_modules() == low
+    assert all(outcome.module_ranks[m] == R0 for m in server.modules if m not in low)  # freed ranks not handed out
+    _, default = _alone()
+    assert default[0].module_ranks == {m: R0 for m in server.modules}  # threshold 0: nothing pruned in round 1
+
+
+def test_client_ema_persist_continues_the_importance_emas_across_rounds() -> None:
+    client, server, model, batch = _setup(client_ema_persist=True)
+    down = decode(encode(server.configure_round(1, [0])[0]))
+
+    def fit(c: MethodClient, state: Payload | None) -> FitResult:
+        torch.manual_seed(0)  # the same dropout masks, so every fit sees the same sensitivities I
+        return c.fit(model, down, [batch], TrainSettings(lr=1e-2), state)
+
+    first = fit(client, None)
+    continued, fresh = fit(client, first.client_state), fit(client, None)
+    i_bars = [k for k in first.client_state.tensors if k.startswith("i_bar/")]
+    assert len(i_bars) == 3 * MODULES
+    b1 = client.params.beta1
+    for key in i_bars:  # fresh: I_bar = (1 - b1) I; persisted: I_bar = b1 I_bar(first round) + (1 - b1) I
+        expected = b1 * first.client_state.tensors[key] + fresh.client_state.tensors[key]
+        assert torch.allclose(continued.client_state.tensors[key], expected)
+    assert not torch.equal(_scores(continued), _scores(fresh))
+    # Off (the default): no state is kept, and a state handed in is ignored.
+    off = get_method("fedara").client_cls(FedARAParams(r0=R0), seed=0)
+    assert fit(off, None).client_state is None
+    assert torch.equal(_scores(fit(off, first.client_state)), _scores(fresh))
+
+
+def _scores(fit: FitResult) -> torch.Tensor:
+    return torch.cat([v for k, v in fit.payload.tensors.items() if k.endswith(SCORES_SUFFIX)])
 
 
 def test_server_state_round_trips() -> None:

@@ -158,9 +158,8 @@ class FlowerExecutor(ClientExecutor):
         assert self._nodes is not None
         cid = sent.task.client_id
         reply = result.replies.get(sent.message_id) if sent.message_id else None
-        outcome = ClientOutcome(
-            cid, sent.task.num_examples, ClientMeasurement(), client_device=self._nodes.device_of(cid)
-        )
+        outcome = ClientOutcome(cid, sent.task.num_examples, ClientMeasurement())
+        outcome.transport.client_device = self._nodes.device_of(cid)
         if sent.node_id is None:
             outcome.problem = f"{DROPOUT}: no SuperNode serves client {cid}"
         elif sent.message_id is None:
@@ -179,10 +178,10 @@ class FlowerExecutor(ClientExecutor):
                 outcome.problem = f"{REJECTED}: undecodable uplink: {exc}"
         if sent.message_id is not None:
             outcome.measurement.bytes_down = outcome.measurement.bytes_down or len(sent.task.downlink)
-            outcome.flower_bytes_down = flower_bytes(sent.message) if sent.message is not None else None
-            outcome.flower_reply_s = result.reply_s.get(sent.message_id)
+            outcome.transport.flower_bytes_down = flower_bytes(sent.message) if sent.message is not None else None
+            outcome.transport.flower_reply_s = result.reply_s.get(sent.message_id)
         if reply is not None and not reply.has_error():
-            outcome.flower_bytes_up = flower_bytes(reply)
+            outcome.transport.flower_bytes_up = flower_bytes(reply)
         return outcome
 
     def _read_measurement(self, task: RoundTask, cid: int, reply: Message, outcome: ClientOutcome) -> None:
@@ -203,7 +202,7 @@ class FlowerExecutor(ClientExecutor):
         outcome.num_examples = num_examples
         outcome.measurement = records_to_measurement(metrics, text)
         device = text.get("client_device")
-        outcome.client_device = str(device) if device is not None else None
+        outcome.transport.client_device = str(device) if device is not None else None
 
     @staticmethod
     def _read_payload(reply: Message, measurement: ClientMeasurement) -> Any:
