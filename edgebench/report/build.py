@@ -45,9 +45,9 @@ def build_report(
 ) -> ReportResult:
     """Read `run_dirs`, write report.html, report.md, summary.csv, per_run.csv and figures/ into `out_dir`.
 
-    `baseline` is the method label (else registry name) the others are compared with; None picks the
-    first method with the baseline role in the runs. `target_accuracy` is a fraction in [0, 1] (as in
-    rounds.csv eval_accuracy).
+    `baseline` is the method label (else registry name) the others are compared with; None: the first
+    method with the baseline role in the runs. `target_accuracy` is a fraction in [0, 1] (as in rounds.csv
+    eval_accuracy).
     """
     if not run_dirs:
         raise ReportInputError("no run directory given")

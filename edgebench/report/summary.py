@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from edgebench.methods import default_baseline, methods_with_role
+from edgebench.methods import methods_with_role
 from edgebench.report.load import RunData
 from edgebench.report.metrics import completed_only, method_metrics, per_round
 
@@ -236,6 +236,17 @@ def series_row(s: Series) -> dict[str, Any]:
     return row
 
 
+def _baseline_method(series: Sequence[Series]) -> str:
+    """The registry name of the first series whose method has the baseline role, else the first label.
+
+    A registry name, as `--baseline NAME` would give: a method run under several labels (say at two ranks)
+    then has no single baseline series, and its ratios stay blank rather than picking one of them.
+    """
+    baselines = methods_with_role("baseline")
+    first = next((s.registry for s in series if s.registry in baselines), None)
+    return first or (series[0].label if series else "")
+
+
 def find_baseline(series: list[Series], candidate: Series, baseline: str) -> Series | None:
     """The baseline series next to `candidate`: same settings and device, label (else registry) == baseline."""
     peers = [s for s in series if (s.settings, s.device) == (candidate.settings, candidate.device)]
@@ -346,11 +357,11 @@ def _nan_low(value: float) -> float:
 def analyse(runs: Sequence[RunData], baseline: str | None, target_accuracy: float | None) -> Analysis:
     """Series, summary table with ratios, headline and data notes for a set of loaded runs.
 
-    `baseline` None: chosen from the series by `default_baseline` (the first with a baseline method).
+    `baseline` None: see `_baseline_method`.
     """
     series = collect_series(runs, target_accuracy)
     if baseline is None:
-        baseline = default_baseline((s.label, s.registry) for s in series) or ""
+        baseline = _baseline_method(series)
     notes: list[tuple[str, str]] = []
     table = pd.DataFrame([series_row(s) for s in series])
     if series:

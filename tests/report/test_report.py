@@ -118,6 +118,12 @@ def test_html_is_self_contained(seeds: ReportResult) -> None:
     assert html.index('id="headline"') < html.index('id="summary"')
 
 
+def test_default_baseline_is_the_baseline_method_wherever_it_is_listed(tmp_path: Path) -> None:
+    result = build_report([write_run(tmp_path / "r", methods=("fedara", "lora"))], tmp_path / "report")
+    assert _rows(result)["lora"]["vs_baseline"] == "baseline"
+    assert "fedara beat lora on edge-a on 4 of 4" in result.markdown.read_text()
+
+
 def test_missing_energy_fixed_rank_only(tmp_path: Path) -> None:
     run = write_run(tmp_path / "bare", methods=("lora",), energy=None, net_energy=False, accel=False)
     result = build_report([run], tmp_path / "report")

@@ -13,6 +13,6 @@ SPEC = register(
         client_cls=FedARAClient,
         server_cls=FedARAServer,
         summary="FedARA: SVD adapters, server-side global rank allocation on a cubic budget, module pruning",
-        role="candidate",
+        role="candidate",  # the method under study: the report headlines it against the baselines
     )
 )
