@@ -236,13 +236,3 @@ def test_cli_report(tmp_path: Path, monkeypatch, capsys) -> None:
     printed = Path(capsys.readouterr().out.strip())
     assert printed == (tmp_path / "reports" / "myrun" / "report.html").resolve() and printed.is_file()
     assert main(["report", str(run), "--target-accuracy", "70"]) == 2
-
-
-def test_lower_layers_do_not_import_the_report() -> None:
-    root = Path(__file__).resolve().parents[2] / "edgebench"
-    offenders = [
-        p
-        for p in root.rglob("*.py")
-        if "report" not in p.relative_to(root).parts[:1] and p.name != "cli.py" and "edgebench.report" in p.read_text()
-    ]
-    assert offenders == []
