@@ -82,19 +82,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(config, args: argparse.Namespace) -> int:
-    from edgebench.fl.engine import run_experiment
+    from edgebench.fl.engine import Engine
     from edgebench.fl.progress import Progress
-    from edgebench.fl.run_dir import ResumeError
+    from edgebench.fl.run_dir import ResumeError, resolve_run_dir
 
     if args.methods:
         config = config.select_methods([m.strip() for m in args.methods.split(",") if m.strip()])
     if args.device:
         config = _with_device(config, args.device)
-    runner = run_experiment
-    if args.engine == "flower-sim":
-        from edgebench.fl.flower.cli import run_flower_simulation as runner
+    progress = Progress(quiet=args.quiet)
+    resume = args.resume is not None
     try:
-        run_dir, summaries = runner(config, out=args.out, resume=args.resume, progress=Progress(quiet=args.quiet))
+        run_dir = resolve_run_dir(config, args.out, args.resume)
+        if args.engine == "flower-sim":
+            from edgebench.fl.flower.cli import run_flower_simulation
+
+            summaries = run_flower_simulation(config, run_dir, resume=resume, progress=progress)
+        else:
+            summaries = Engine(config, run_dir, progress=progress, resume=resume).run()
     except ResumeError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         return 2

@@ -349,7 +349,7 @@ def _quote(arg: str) -> str:
 
 
 # -- edgebench run --engine flower-sim ----------------------------------------------------------------
-def run_flower_simulation(config: Any, out: Path | None = None, resume: Path | None = None, progress: Any = None):
+def run_flower_simulation(config: Any, run_dir: Path | None = None, resume: bool = False, progress: Any = None):
     """``edgebench run --engine flower-sim`` (see :mod:`edgebench.fl.flower.simulation`)."""
     quiet_flower_env()  # read by flwr when it is imported
     try:
@@ -359,4 +359,4 @@ def run_flower_simulation(config: Any, out: Path | None = None, resume: Path | N
         raise FlowerCliError(f"--engine flower-sim needs Flower's simulation runtime; {FLOWER_MISSING}") from None
     from edgebench.fl.flower.simulation import run_flower_simulation as run
 
-    return run(config, out=out, resume=resume, progress=progress)
+    return run(config, run_dir, resume=resume, progress=progress)

@@ -24,7 +24,6 @@ from edgebench.fl.flower import client_app
 from edgebench.fl.flower.executor import SIMULATION
 from edgebench.fl.flower.server_app import run_server
 from edgebench.fl.progress import Progress
-from edgebench.fl.run_dir import resolve_run_dir
 
 
 class SimulationError(RuntimeError):
@@ -42,13 +41,9 @@ def backend_config(config: ExperimentConfig) -> dict[str, Any]:
 
 
 def run_flower_simulation(
-    config: ExperimentConfig,
-    out: Path | None = None,
-    resume: Path | None = None,
-    progress: Progress | None = None,
-) -> tuple[Path, list[MethodRunSummary]]:
-    """Run (or resume) an experiment on Flower's simulation runtime; same return as ``run_experiment``."""
-    run_dir = resolve_run_dir(config, out, resume)
+    config: ExperimentConfig, run_dir: Path, resume: bool = False, progress: Progress | None = None
+) -> list[MethodRunSummary]:
+    """Run (or resume) an experiment into `run_dir` on Flower's simulation runtime."""
     progress = progress or Progress()
     summaries: list[MethodRunSummary] = []
     failure: list[BaseException] = []
@@ -62,7 +57,7 @@ def run_flower_simulation(
                     grid,
                     config,
                     run_dir,
-                    resume=resume is not None,
+                    resume=resume,
                     runtime=SIMULATION,
                     client_device=config.device.name,
                     progress=progress,
@@ -101,4 +96,4 @@ def run_flower_simulation(
         raise failure[0]
     if not summaries:
         raise SimulationError("Flower's simulation runtime ended before the ServerApp finished")
-    return run_dir, summaries
+    return summaries
