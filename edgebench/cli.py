@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--methods", help="comma-separated method labels to run (default: all in the file)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.add_argument("--device", help="device profile name or .yaml path, overriding detection and device.name")
+    run.add_argument("--compute", help="where clients train: auto, cpu, cuda, cuda:N or mps (overrides compute.device)")
     run.add_argument(
         "--engine",
         choices=("inprocess", "flower-sim"),
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgebench.config import ConfigError, load_config
     from edgebench.data.dataset import DataError
     from edgebench.data.partition import PartitionError
+    from edgebench.devices.compute import ComputeUnavailable
     from edgebench.models import ModelError
 
     try:
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "partition":
             return _partition(config)
         return _run(config, args)
-    except (ConfigError, DataError, PartitionError, ModelError) as exc:
+    except (ConfigError, DataError, PartitionError, ModelError, ComputeUnavailable) as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         return 2
 
@@ -89,7 +91,9 @@ def _run(config, args: argparse.Namespace) -> int:
     if args.methods:
         config = config.select_methods([m.strip() for m in args.methods.split(",") if m.strip()])
     if args.device:
-        config = _with_device(config, args.device)
+        config = config.override("device", {"name": args.device}, "--device")
+    if args.compute:
+        config = config.override("compute", {"device": args.compute}, "--compute")
     progress = Progress(quiet=args.quiet)
     resume = args.resume is not None
     try:
@@ -118,22 +122,6 @@ def _run(config, args: argparse.Namespace) -> int:
         result = build_report([run_dir], out, baseline=baseline)
         print(f"report: {result.html}")
     return 0
-
-
-def _with_device(config, name: str):
-    """`config` with device.name = `name` (validated: an unknown profile is a ConfigError naming --device)."""
-    from pydantic import ValidationError
-
-    from edgebench.config import ConfigError, DeviceConfig
-
-    try:
-        device = DeviceConfig.model_validate({**config.device.model_dump(), "name": name})
-    except ValidationError as exc:
-        message = exc.errors()[0]["msg"].replace("Value error, ", "")
-        raise ConfigError(str(config.source), [("--device", message)]) from None
-    clone = config.model_copy(update={"device": device})
-    clone._source = config.source
-    return clone
 
 
 def _partition(config) -> int:

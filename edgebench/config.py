@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from edgebench.data.config import DataConfig
 from edgebench.data.partition import PartitionConfig
+from edgebench.devices.compute import COMPUTE_PATTERN
 from edgebench.methods import get_method, method_names
 from edgebench.methods.base import MethodParams, TrainSettings
 from edgebench.models.config import ModelConfig
@@ -87,6 +89,29 @@ class DeviceConfig(BaseModel):
             except ProfileError as exc:
                 detail = "; ".join(m for _, m in exc.problems) if exc.source == "device" else str(exc)
                 raise ValueError(detail) from None
+        return value
+
+
+class ComputeConfig(BaseModel):
+    """Where clients train and at which precision (docs/measurement.md, "Compute device and precision").
+
+    `device`: `auto` (the device profile's pinned device, else CUDA, else Apple MPS, else CPU), `cpu`,
+    `cuda`, `cuda:N` or `mps`. `precision`: autocast of forward passes, `profile` = the device profile's
+    `torch.dtype` when training on the device the profile is for (float32 elsewhere). `backbone_dtype`:
+    store the frozen backbone in half precision (must equal `precision`). Separate from
+    `federation.wire_dtype`, which only changes what travels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str = "auto"
+    precision: Literal["profile", "float32", "bfloat16", "float16"] = "profile"
+    backbone_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not re.fullmatch(COMPUTE_PATTERN, value):
+            raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
         return value
 
 
@@ -161,6 +186,7 @@ class ExperimentConfig(BaseModel):
     methods: list[MethodEntry] = Field(min_length=1)
     profiler: ProfilerConfig = Field(default_factory=ProfilerConfig)
     device: DeviceConfig = Field(default_factory=DeviceConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     seed: int = 0
@@ -183,6 +209,22 @@ class ExperimentConfig(BaseModel):
         """sha256 of the canonical JSON of :meth:`as_dict`."""
         text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def override(self, section: str, values: dict[str, Any], flag: str) -> ExperimentConfig:
+        """A copy with `values` set in `section` (validated: a bad value is a ConfigError naming `flag`)."""
+        model = type(getattr(self, section))
+        try:
+            updated = model.model_validate({**getattr(self, section).model_dump(), **values})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            message = error["msg"].replace("Value error, ", "")
+            got = repr(error.get("input"))
+            if got not in message:
+                message += f" (got {got})"
+            raise ConfigError(str(self._source), [(flag, message)]) from None
+        clone = self.model_copy(update={section: updated})
+        clone._source = self._source
+        return clone
 
     def select_methods(self, labels: list[str]) -> ExperimentConfig:
         """A copy keeping only the methods whose label is in `labels` (order of the file)."""
@@ -267,6 +309,15 @@ def _cross_field_problems(config: ExperimentConfig) -> list[tuple[str, str]]:
             (
                 "runtime.min_replies",
                 f"must be <= federation.clients_per_round (got {config.runtime.min_replies} > {fed.clients_per_round})",
+            )
+        )
+    compute = config.compute
+    if compute.backbone_dtype != "float32" and compute.precision != compute.backbone_dtype:
+        problems.append(
+            (
+                "compute.backbone_dtype",
+                f"a {compute.backbone_dtype} backbone needs compute.precision: {compute.backbone_dtype} "
+                f"(got {compute.precision})",
             )
         )
     for i, entry in enumerate(config.methods):

@@ -102,8 +102,12 @@ class MemoryDefaults(_Strict):
 
 
 class TorchDefaults(_Strict):
+    """`threads`: intra-op threads; `dtype`: the class's training precision (autocast; float32 = off);
+    `device`: the compute device when the class has one obvious answer (a Jetson's GPU, a Pi's CPU)."""
+
     threads: int | None = Field(None, ge=1)
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    device: Literal["cpu", "cuda", "mps"] | None = None
 
 
 class LinkModel(_Strict):

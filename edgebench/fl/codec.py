@@ -11,7 +11,6 @@ import struct
 from typing import Literal
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -38,17 +37,36 @@ def encode(payload: Payload, wire_dtype: WireDtype = "float32") -> bytes:
     return st_save(tensors, metadata={META_KEY: meta})
 
 
-def decode(blob: bytes) -> Payload:
-    """Inverse of :func:`encode`; tensors come back in their wire dtype. Raises PayloadError."""
+def decode(blob: bytes, wire_dtype: WireDtype | None = None) -> Payload:
+    """Inverse of :func:`encode`; tensors come back in their wire dtype. Raises PayloadError.
+
+    Anything that is not exactly what :func:`encode` writes is a PayloadError, never another exception:
+    ``__metadata__`` must be an object of strings, the edgebench metadata a JSON object. With
+    `wire_dtype` (the run's), every floating tensor must be in that dtype, as :func:`encode` casts them.
+    """
     header = header_of(blob)
-    meta_text = header.get("__metadata__", {}).get(META_KEY)
+    metadata = header.get("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise PayloadError("payload __metadata__ is not an object of strings")
+    meta_text = metadata.get(META_KEY)
     if meta_text is None:
         raise PayloadError("payload has no edgebench metadata")
     try:
         meta = json.loads(meta_text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise PayloadError(f"payload metadata is not JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise PayloadError(f"payload metadata is a JSON {type(meta).__name__}, not an object")
+    try:
         tensors = st_load(blob)
-    except (json.JSONDecodeError, SafetensorError) as exc:
-        raise PayloadError(f"payload could not be decoded: {exc}") from exc
+    except Exception as exc:  # any failure to parse untrusted bytes is a malformed payload
+        raise PayloadError(f"payload could not be decoded: {type(exc).__name__}: {exc}") from exc
+    if wire_dtype is not None:
+        target = _WIRE_DTYPES[wire_dtype]
+        for name, tensor in tensors.items():
+            if tensor.is_floating_point() and tensor.dtype != target:
+                dtype = str(tensor.dtype).removeprefix("torch.")
+                raise PayloadError(f"tensor {name!r} is {dtype}, but the wire dtype is {wire_dtype}")
     return Payload(tensors=dict(tensors), meta=meta)
 
 
@@ -61,7 +79,7 @@ def header_of(blob: bytes) -> dict:
         raise PayloadError(f"payload header claims {size} bytes but only {len(blob) - 8} follow")
     try:
         header = json.loads(blob[_HEADER_LEN_BYTES : _HEADER_LEN_BYTES + size])
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise PayloadError(f"payload header is not JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise PayloadError("payload header is not a JSON object")

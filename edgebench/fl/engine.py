@@ -23,6 +23,7 @@ from edgebench.fl.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from edgebench.fl.codec import encode
 from edgebench.fl.executor import ClientExecutor, ClientTask, MethodSession, RoundTask, RunContext, TooFewReplies
 from edgebench.fl.inprocess import InProcessExecutor
+from edgebench.fl.placement import choose_placement
 from edgebench.fl.prepared import PreparedData, prepare_data
 from edgebench.fl.progress import Progress
 from edgebench.fl.run_dir import ResumeError, resolve_run_dir
@@ -76,6 +77,7 @@ class Engine:
         self.resume = resume
         self.measurement = build_measurement(config.profiler, config.device.name)
         self.profiler = self.measurement.profiler
+        self.placement = choose_placement(config.compute, self.measurement.profile)
 
     # -- whole run -------------------------------------------------------------------------
     def run(self) -> list[MethodRunSummary]:
@@ -93,6 +95,7 @@ class Engine:
         try:
             meta.measurement = self.measurement.start(self.progress.message)
             meta.device["profile"] = self.measurement.profile.name
+            meta.compute = self.placement.describe()
             writer.write_meta(meta)
             self.executor.open(RunContext(self.config, self.measurement, self.progress.message), meta)
             writer.write_meta(meta)
@@ -149,10 +152,11 @@ class Engine:
         if data.train_tokens is None or data.test_tokens is None:
             data.train_tokens = tokenize(resolved.tokenizer, data.splits.train, fed.max_seq_len)
             data.test_tokens = tokenize(resolved.tokenizer, data.splits.test, fed.max_seq_len)
+        placement = self.placement.placement
         client: MethodClient = spec.client_cls(
-            entry.params, self.config.seed, rounds=fed.rounds, local_steps=fed.local_steps
+            entry.params, self.config.seed, rounds=fed.rounds, local_steps=fed.local_steps, placement=placement
         )
-        model = client.build(resolved.model)
+        model = placement.place(client.build(resolved.model))
         server: MethodServer = spec.server_cls(entry.params, fed.rounds)
         server.initialize(client.initial_parameters(model))
         client_states: dict[int, Payload] = {}
@@ -279,7 +283,8 @@ class Engine:
         assert session.data.test_tokens is not None
         with self.profiler.window("eval") as window:
             session.client.apply(session.model, server.global_payload())
-            result = evaluate(session.model, eval_batches(session.data.test_tokens, fed.eval_batch_size))
+            batches = eval_batches(session.data.test_tokens, fed.eval_batch_size)
+            result = evaluate(session.model, batches, self.placement.placement)
         return Evaluation(
             accuracy=result.accuracy,
             loss=result.loss,

@@ -40,8 +40,8 @@ class InProcessExecutor(ClientExecutor):
             result = run_client_round(
                 session.client, session.model, ask.downlink, batches, fed, state, measurement.profiler, fed.wire_dtype
             )
-            if result.fit.client_state is not None:
-                session.client_states[ask.client_id] = result.fit.client_state
+            if result.fit.client_state is not None:  # kept in host memory: one client's state on the GPU at a time
+                session.client_states[ask.client_id] = result.fit.client_state.cpu()
             outcome = ClientOutcome(ask.client_id, ask.num_examples, result.measurement(len(ask.downlink), measurement))
             try:
                 outcome.payload = decode(result.uplink)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +34,10 @@ class Payload:
     def tensor_bytes(self) -> int:
         """Bytes of raw tensor data (no header), as they would be serialised."""
         return sum(t.numel() * t.element_size() for t in self.tensors.values())
+
+    def cpu(self) -> Payload:
+        """The same payload with every tensor in host memory (what is kept between rounds and sent)."""
+        return Payload({k: t.detach().cpu() for k, t in self.tensors.items()}, self.meta)
 
 
 class MethodParams(BaseModel):
@@ -98,6 +103,53 @@ class RoundOutcome:
         return sum(1 for r in self.module_ranks.values() if r > 0)
 
 
+Precision = Literal["float32", "bfloat16", "float16"]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a client's model computes and at which precision.
+
+    `autocast` runs forward passes under mixed precision (bfloat16 or float16; float32 = off), with a
+    gradient scaler for float16; adapter weights and optimizer state stay float32 whatever it is.
+    `backbone_dtype` stores the frozen backbone in half precision (it must then equal `autocast`).
+    """
+
+    device: str = "cpu"
+    autocast: Precision = "float32"
+    backbone_dtype: Precision = "float32"
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.device)
+
+    def autocast_context(self) -> AbstractContextManager[Any]:
+        """The forward pass's mixed-precision context (a no-op at float32)."""
+        if self.autocast == "float32":
+            return nullcontext()
+        return torch.autocast(device_type=self.torch_device.type, dtype=getattr(torch, self.autocast))
+
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """A loss scaler for float16 training (float16 gradients underflow without one); None otherwise."""
+        return torch.amp.GradScaler(self.torch_device.type) if self.autocast == "float16" else None
+
+    def place(self, model: nn.Module) -> nn.Module:
+        """Move `model` to the device; store its frozen floating parameters at `backbone_dtype`."""
+        model.to(self.torch_device)
+        if self.backbone_dtype != "float32":
+            dtype = getattr(torch, self.backbone_dtype)
+            for param in model.parameters():
+                if not param.requires_grad and param.is_floating_point():
+                    param.data = param.data.to(dtype)
+        return model
+
+    def batch(self, batch: Batch) -> Batch:
+        """`batch` on the device (a no-op on the CPU)."""
+        if self.device == "cpu":
+            return batch
+        return {k: v.to(self.torch_device, non_blocking=True) for k, v in batch.items()}
+
+
 @dataclass
 class LocalRound:
     """What a client's local update works from, besides the model.
@@ -110,16 +162,29 @@ class LocalRound:
     batches: Iterable[Batch]
     settings: TrainSettings
     client_state: Payload | None
+    placement: Placement = Placement()
 
 
 class MethodClient(ABC):
-    """Client half: attaches the adapter to a frozen backbone and runs a local update."""
+    """Client half: attaches the adapter to a frozen backbone and runs a local update.
 
-    def __init__(self, params: MethodParams, seed: int, rounds: int = 1, local_steps: int | None = None) -> None:
+    `placement` says where the model computes; the runner moves the built model there
+    (:meth:`Placement.place`), and the local update trains and evaluates there.
+    """
+
+    def __init__(
+        self,
+        params: MethodParams,
+        seed: int,
+        rounds: int = 1,
+        local_steps: int | None = None,
+        placement: Placement | None = None,
+    ) -> None:
         self.params = params
         self.seed = seed
         self.rounds = rounds
         self.local_steps = local_steps
+        self.placement = placement or Placement()
 
     @abstractmethod
     def build(self, base_model: nn.Module) -> nn.Module:
@@ -146,7 +211,7 @@ class MethodClient(ABC):
     ) -> FitResult:
         """Apply `payload`, then run the method's local update (one optimizer step per batch); returns the uplink."""
         self.apply(model, payload)
-        return self.local_update(model, LocalRound(payload, batches, settings, client_state))
+        return self.local_update(model, LocalRound(payload, batches, settings, client_state, self.placement))
 
     @abstractmethod
     def local_update(self, model: nn.Module, job: LocalRound) -> FitResult:

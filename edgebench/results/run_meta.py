@@ -88,6 +88,7 @@ class RunMeta:
     packages: dict[str, str | None] = field(default_factory=package_versions)
     host: JsonDict = field(default_factory=host_info)
     runtime: JsonDict | None = None
+    compute: JsonDict | None = None
     data: JsonDict | None = None
     model: JsonDict | None = None
     methods: dict[str, MethodMeta] = field(default_factory=dict)
@@ -132,4 +133,4 @@ class RunMeta:
         self.ended_at = None
 
 
-_OPTIONAL_SECTIONS = {"runtime", "data", "model", "measurement"}
+_OPTIONAL_SECTIONS = {"runtime", "compute", "data", "model", "measurement"}

@@ -34,10 +34,13 @@ def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
 
 
 def trainable_state(model: nn.Module, names: list[str] | None = None) -> dict[str, torch.Tensor]:
-    """Detached contiguous copies of the trainable tensors (all, or only `names`)."""
+    """Detached contiguous host-memory copies of the trainable tensors (all, or only `names`).
+
+    Global state and payloads live on the CPU whatever device the model trains on.
+    """
     params = trainable_parameters(model)
     keys = names if names is not None else list(params)
-    return {k: params[k].detach().clone().contiguous() for k in keys}
+    return {k: params[k].detach().to("cpu", copy=True).contiguous() for k in keys}
 
 
 def load_trainable_state(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:

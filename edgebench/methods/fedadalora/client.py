@@ -78,7 +78,9 @@ class FedAdaLoraClient(TrainableStateClient):
                 return
             adalora.update_and_allocate(step["global"])
 
-        loss, steps = local_train(model, job.batches, job.settings, extra_loss=orthogonality, after_step=allocate)
+        loss, steps = local_train(
+            model, job.batches, job.settings, job.placement, extra_loss=orthogonality, after_step=allocate
+        )
         pattern = adapter_config.rank_pattern
         state = Payload(meta={"rank_pattern": pattern}) if pattern else client_state
         return FitResult(

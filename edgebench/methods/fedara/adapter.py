@@ -25,7 +25,7 @@ def slice_triplets(part: str, tensor: torch.Tensor, held: Sequence[int], keep: S
     `held` lists the original rank index of each triplet `tensor` holds; the result holds `keep`, in that order.
     """
     position = {rid: i for i, rid in enumerate(held)}
-    rows = torch.tensor([position[r] for r in keep], dtype=torch.long)
+    rows = torch.tensor([position[r] for r in keep], dtype=torch.long, device=tensor.device)
     return tensor.index_select(_RANK_AXIS[part], rows)
 
 

@@ -59,7 +59,12 @@ class FedARAClient(TrainableStateClient):
 
         use_reg = p.orth_reg_weight > 0 and bool(adapters)
         loss, steps = local_train(
-            model, job.batches, job.settings, extra_loss=orthogonality if use_reg else None, after_step=after_step
+            model,
+            job.batches,
+            job.settings,
+            job.placement,
+            extra_loss=orthogonality if use_reg else None,
+            after_step=after_step,
         )
         tensors = trainable_state(model)
         for name, scores in tracker.triplet_scores(adapters).items():

@@ -53,7 +53,7 @@ class ImportanceTracker:
         """S per module, one float32 per triplet the adapter holds (zeros where nothing was seen)."""
         scores: dict[str, torch.Tensor] = {}
         for name, adapter in adapters.items():
-            total = torch.zeros(adapter.rank, dtype=torch.float32)
+            total = torch.zeros(adapter.rank, dtype=torch.float32, device=adapter.lam.device)
             lam = self.element_scores(name, "lam")
             p = self.element_scores(name, "P")
             q = self.element_scores(name, "Q")
@@ -63,13 +63,13 @@ class ImportanceTracker:
                 total += p.float().mean(dim=0)
             if q is not None and q.shape[0] == adapter.rank:
                 total += q.float().mean(dim=1)
-            scores[name] = total
+            scores[name] = total.cpu()
         return scores
 
     def to_payload(self) -> Payload:
         """EMA state for `client_ema_persist`, with each module's rank ids for re-alignment."""
-        tensors = {f"i_bar/{k}": v.contiguous() for k, v in self.i_bar.items()}
-        tensors |= {f"u_bar/{k}": v.contiguous() for k, v in self.u_bar.items()}
+        tensors = {f"i_bar/{k}": v.cpu().contiguous() for k, v in self.i_bar.items()}
+        tensors |= {f"u_bar/{k}": v.cpu().contiguous() for k, v in self.u_bar.items()}
         return Payload(tensors=tensors, meta={"rank_ids": self.rank_ids})
 
     @classmethod
@@ -88,7 +88,9 @@ class ImportanceTracker:
             for part in TRIPLET_PARTS:
                 key = f"{name}.{part}"
                 if f"i_bar/{key}" in state.tensors:
-                    tracker.i_bar[key] = slice_triplets(part, state.tensors[f"i_bar/{key}"], saved, adapter.rank_ids)
-                    tracker.u_bar[key] = slice_triplets(part, state.tensors[f"u_bar/{key}"], saved, adapter.rank_ids)
+                    device = getattr(adapter, part).device  # the state is kept in host memory between rounds
+                    for ema, store in (("i_bar", tracker.i_bar), ("u_bar", tracker.u_bar)):
+                        saved_ema = state.tensors[f"{ema}/{key}"].to(device)
+                        store[key] = slice_triplets(part, saved_ema, saved, adapter.rank_ids)
             tracker.rank_ids[name] = list(adapter.rank_ids)
         return tracker
