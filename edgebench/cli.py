@@ -84,28 +84,40 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(config, args: argparse.Namespace) -> int:
-    from edgebench.fl.engine import Engine
-    from edgebench.fl.progress import Progress
-    from edgebench.fl.run_dir import ResumeError, resolve_run_dir
+    import signal
 
-    if args.methods:
-        config = config.select_methods([m.strip() for m in args.methods.split(",") if m.strip()])
-    if args.device:
-        config = config.override("device", {"name": args.device}, "--device")
-    if args.compute:
-        config = config.override("compute", {"device": args.compute}, "--compute")
-    progress = Progress(quiet=args.quiet)
-    resume = args.resume is not None
+    from edgebench.fl.run_dir import ResumeError, resolve_run_dir, signals_interrupt
+
+    run_dir: Path | None = None
     try:
-        run_dir = resolve_run_dir(config, args.out, args.resume)
-        if args.engine == "flower-sim":
-            from edgebench.fl.flower.cli import run_flower_simulation
+        with signals_interrupt():  # SIGINT and SIGTERM: RunInterrupted, recorded as `interrupted`
+            from edgebench.fl.engine import Engine
+            from edgebench.fl.progress import Progress
 
-            summaries = run_flower_simulation(config, run_dir, resume=resume, progress=progress)
-        else:
-            summaries = Engine(config, run_dir, progress=progress, resume=resume).run()
+            if args.methods:
+                config = config.select_methods([m.strip() for m in args.methods.split(",") if m.strip()])
+            if args.device:
+                config = config.override("device", {"name": args.device}, "--device")
+            if args.compute:
+                config = config.override("compute", {"device": args.compute}, "--compute")
+            progress = Progress(quiet=args.quiet)
+            resume = args.resume is not None
+            run_dir = resolve_run_dir(config, args.out, args.resume)
+            if args.engine == "flower-sim":
+                from edgebench.fl.flower.cli import run_flower_simulation
+
+                summaries = run_flower_simulation(config, run_dir, resume=resume, progress=progress)
+            else:
+                summaries = Engine(config, run_dir, progress=progress, resume=resume).run()
     except ResumeError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        signum = int(getattr(exc, "signum", signal.SIGINT))
+        print(_interrupted_line(signum, args, run_dir), file=sys.stderr)
+        return 128 + signum
+    except OSError as exc:
+        print(_os_error_line(exc, args, run_dir), file=sys.stderr)
         return 2
     for s in summaries:
         if s.extra.get("skipped"):
@@ -122,6 +134,68 @@ def _run(config, args: argparse.Namespace) -> int:
         result = build_report([run_dir], out, baseline=baseline)
         print(f"report: {result.html}")
     return 0
+
+
+def _resume_command(args: argparse.Namespace, run_dir: Path) -> str:
+    """The exact command that continues this run (the flags that change the config hash included)."""
+    import shlex
+
+    argv = ["edgebench", "run", str(args.config), "--resume", str(run_dir)]
+    for flag in ("methods", "device", "compute"):
+        value = getattr(args, flag, None)
+        if value:
+            argv += [f"--{flag}", str(value)]
+    if args.engine != "inprocess":
+        argv += ["--engine", args.engine]
+    return shlex.join(argv)
+
+
+def _started_meta(run_dir: Path | None) -> dict | None:
+    """run.json of `run_dir` when the run got far enough to write one (None otherwise)."""
+    import json
+
+    from edgebench.results import RUN_JSON
+
+    if run_dir is None:
+        return None
+    try:
+        return json.loads((run_dir / RUN_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _interrupted_line(signum: int, args: argparse.Namespace, run_dir: Path | None) -> str:
+    """One line for a run ended by SIGINT/SIGTERM: where it got to and the command that continues it."""
+    from edgebench.fl.run_dir import signal_name
+
+    name = signal_name(signum)
+    meta = _started_meta(run_dir)
+    if meta is None or run_dir is None:
+        return f"edgebench: interrupted ({name}) before the run started; nothing was written"
+    done = (meta.get("interruption") or {}).get("rounds_done") or {}
+    planned = ((meta.get("config") or {}).get("federation") or {}).get("rounds", "?")
+    reached = ", ".join(f"{label} {n}/{planned}" for label, n in done.items())
+    where = f" after rounds {reached}" if reached else ""
+    return (
+        f"edgebench: interrupted ({name}){where}; finished rounds are kept in {run_dir}; "
+        f"continue with: {_resume_command(args, run_dir)}"
+    )
+
+
+def _os_error_line(exc: OSError, args: argparse.Namespace, run_dir: Path | None) -> str:
+    """One line for an OS error (no space, read-only, ...): the path and the OS reason, and for a run that had
+    started, the command that continues it once the cause is fixed."""
+    from edgebench.results.run_meta import describe_error
+
+    reason = describe_error(exc)
+    if exc.filename is None and run_dir is not None:
+        reason = f"{run_dir}: {reason}"
+    if _started_meta(run_dir) is None or run_dir is None:
+        return f"edgebench: error: {reason}"
+    return (
+        f"edgebench: error: {reason}; the run stopped with its finished rounds kept in {run_dir}; "
+        f"once that is fixed, continue with: {_resume_command(args, run_dir)}"
+    )
 
 
 def _partition(config) -> int:

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from edgebench.data.config import DataConfig
 from edgebench.data.partition import PartitionConfig
@@ -71,7 +81,8 @@ class ProfilerConfig(ProfilerSettings):
 
 class DeviceConfig(BaseModel):
     """`name`: device profile (`auto` = detect this host; a profile name from `edgebench devices`, or a
-    profile .yaml path); `torch_threads`: intra-op threads (default: the profile's, else torch's)."""
+    profile .yaml path, relative to the experiment file's folder like `data.path`, made absolute on load);
+    `torch_threads`: intra-op threads (default: the profile's, else torch's)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -80,16 +91,26 @@ class DeviceConfig(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _known_profile(cls, value: str) -> str:
+    def _known_profile(cls, value: str, info: ValidationInfo) -> str:
         if value != "auto":
             from edgebench.devices.profiles import ProfileError, get_profile
 
+            value = _profile_path(value, (info.context or {}).get("config_dir"))
             try:
                 get_profile(value)
             except ProfileError as exc:
                 detail = "; ".join(m for _, m in exc.problems) if exc.source == "device" else str(exc)
                 raise ValueError(detail) from None
         return value
+
+
+def _profile_path(value: str, config_dir: Path | None) -> str:
+    """`device.name` made absolute against the experiment file's folder when it is a profile file path (the
+    test `get_profile` uses); profile names, and paths given without a config file (--device), pass through."""
+    if config_dir is None or not (value.endswith((".yaml", ".yml")) or os.sep in value):
+        return value
+    path = Path(value).expanduser()
+    return str(path) if path.is_absolute() else os.path.abspath(Path(config_dir) / path)
 
 
 class ComputeConfig(BaseModel):
@@ -255,7 +276,7 @@ def parse_config(raw: Any, source: Path) -> ExperimentConfig:
         )
     problems: list[tuple[str, str]] = []
     try:
-        config = ExperimentConfig.model_validate(raw)
+        config = ExperimentConfig.model_validate(raw, context={"config_dir": source.parent})
     except ValidationError as exc:
         problems.extend(_describe_errors(exc, ExperimentConfig, ()))
         config = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -14,7 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class PartitionError(ValueError):
-    """The requested partition cannot be produced (e.g. too few samples for the clients)."""
+    """The requested partition cannot be produced (e.g. too few samples for the clients).
+
+    `field` is the config field to change (e.g. `partition.alpha`) and `source` the experiment file, when
+    known: the message reads `<source>: <field>: <problem>`, like a config error.
+    """
+
+    def __init__(self, field: str, problem: str, source: str | Path | None = None) -> None:
+        self.field = field
+        self.problem = problem
+        self.source = source
+        prefix = f"{source}: " if source is not None else ""
+        super().__init__(f"{prefix}{field}: {problem}")
 
 
 class PartitionConfig(BaseModel):
@@ -56,14 +68,27 @@ class Partition:
         return table
 
 
-def partition(labels: Sequence[int], num_clients: int, cfg: PartitionConfig, seed: int) -> Partition:
-    """Assign every index of `labels` to exactly one of `num_clients` clients."""
+def partition(
+    labels: Sequence[int], num_clients: int, cfg: PartitionConfig, seed: int, source: str | Path | None = None
+) -> Partition:
+    """Assign every index of `labels` to exactly one of `num_clients` clients; a PartitionError names
+    `source` (the experiment file) and the field to change."""
+    try:
+        return _partition(labels, num_clients, cfg, seed)
+    except PartitionError as exc:
+        if source is None:
+            raise
+        raise PartitionError(exc.field, exc.problem, source) from None
+
+
+def _partition(labels: Sequence[int], num_clients: int, cfg: PartitionConfig, seed: int) -> Partition:
     y = np.asarray(labels, dtype=np.int64)
     if num_clients < 1:
-        raise PartitionError("num_clients must be >= 1")
+        raise PartitionError("federation.num_clients", "must be >= 1")
     if len(y) < num_clients * cfg.min_samples:
         raise PartitionError(
-            f"{len(y)} training samples cannot give {num_clients} clients {cfg.min_samples} samples each"
+            "partition.min_samples",
+            f"{len(y)} training samples cannot give {num_clients} clients {cfg.min_samples} samples each",
         )
     rng = np.random.default_rng(seed)
     if cfg.scheme == "iid":
@@ -92,15 +117,18 @@ def _dirichlet(y: np.ndarray, num_clients: int, cfg: PartitionConfig, rng: np.ra
         if min(len(p) for p in parts) >= cfg.min_samples:
             return [np.asarray(p, dtype=np.int64) for p in parts]
     raise PartitionError(
+        "partition.alpha",
         f"dirichlet(alpha={cfg.alpha}) gave some client fewer than {cfg.min_samples} samples in "
-        f"{cfg.max_attempts} draws; raise alpha, lower min_samples or use fewer clients"
+        f"{cfg.max_attempts} draws; raise alpha, lower min_samples or use fewer clients",
     )
 
 
 def _shards(y: np.ndarray, num_clients: int, per_client: int, rng: np.random.Generator) -> list[np.ndarray]:
     num_shards = num_clients * per_client
     if len(y) < num_shards:
-        raise PartitionError(f"{len(y)} samples cannot be cut into {num_shards} non-empty shards")
+        raise PartitionError(
+            "partition.shards_per_client", f"{len(y)} samples cannot be cut into {num_shards} non-empty shards"
+        )
     shuffled = rng.permutation(len(y))
     by_label = shuffled[np.argsort(y[shuffled], kind="stable")]
     shards = np.array_split(by_label, num_shards)

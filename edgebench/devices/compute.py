@@ -64,6 +64,30 @@ def resolve_compute(requested: str, pinned: str | None = None, torch_module: Any
     return ComputeChoice(requested, device, "requested")
 
 
+def resolve_precision(
+    requested: str, choice: ComputeChoice, profile_name: str, profile_dtype: str, pinned: str | None
+) -> tuple[str, str]:
+    """(autocast dtype, why) for `requested` (`profile`, `float32`, `bfloat16`, `float16`) on `choice`.
+
+    `profile` takes the profile's dtype when computing on the device the profile is for (its pinned
+    device, or any device when it pins none): the dtype describes that device's arithmetic. float16
+    autocast is not used on the CPU (asking for it there is ComputeUnavailable).
+    """
+    if requested == "profile":
+        if pinned is None or pinned == choice.kind:
+            autocast, reason = profile_dtype, f"device profile {profile_name}: torch.dtype {profile_dtype}"
+        else:
+            autocast = "float32"
+            reason = f"device profile {profile_name}: {profile_dtype} is for {pinned}, not {choice.kind}"
+    else:
+        autocast, reason = requested, "requested"
+    if autocast == "float16" and choice.kind == "cpu":
+        if requested == "float16":
+            raise ComputeUnavailable("precision float16 needs a CUDA or MPS device; on the CPU use bfloat16")
+        autocast, reason = "float32", f"{reason}; float16 autocast is not used on the CPU"
+    return autocast, reason
+
+
 def _present_or_raise(wanted: str, present: list[str], why: str) -> str:
     cuda = _CUDA.match(wanted)
     device = f"cuda:{cuda.group(1) or 0}" if cuda else wanted

@@ -1,7 +1,7 @@
 """Device profiles: one YAML file per device class (``device_profiles/*.yaml``), validated on load.
 
 A profile says how to recognise the device, which meters to try in order, the rail map and its scope,
-the sampling rate, idle power if known, watts per busy core for estimates, a memory budget, torch
+the sampling rate, idle power if known, the maximum plausible power, watts per busy core for estimates, a memory budget, torch
 defaults and a network link model. Unknown keys are rejected and every error names the file and field.
 
 Profiles are found in ``$EDGEBENCH_PROFILES_DIR`` if set, else next to this module
@@ -142,6 +142,9 @@ class DeviceProfile(_Strict):
     rapl: RaplDomains = Field(default_factory=RaplDomains)
     sampling: Sampling
     idle_power_w: float | None = Field(None, ge=0)
+    #: The most the metered scope of this device class can draw (a generous bound, not a rating): power
+    #: readings above it, and counter steps implying more, are implausible (docs/measurement.md).
+    max_power_w: float = Field(gt=0)
     estimate: EstimateBasis = Field(default_factory=EstimateBasis)
     memory: MemoryDefaults = Field(default_factory=MemoryDefaults)
     torch: TorchDefaults = Field(default_factory=TorchDefaults)

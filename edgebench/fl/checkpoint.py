@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 
-from edgebench.fl.codec import header_of
+from edgebench.fl.codec import PayloadError, header_of
+from edgebench.fl.run_dir import ResumeError
 from edgebench.methods.base import Payload
+from edgebench.results.store import file_mode
 
 _SERVER = "server/"
 _CLIENT = "client/"
@@ -30,6 +33,11 @@ class Checkpoint:
     complete: bool
     server: Payload
     clients: dict[int, Payload] = field(default_factory=dict)
+
+
+class CheckpointError(ResumeError):
+    """A checkpoint that cannot be read (empty, truncated, not safetensors, no edgebench metadata); the
+    message names the file, what is wrong with it and what to do."""
 
 
 def checkpoint_path(run_dir: Path, label: str) -> Path:
@@ -47,10 +55,11 @@ def save_checkpoint(run_dir: Path, label: str, ckpt: Checkpoint) -> None:
         client_meta[str(cid)] = state.meta
     meta = {"round": ckpt.round, "complete": ckpt.complete, "server": ckpt.server.meta, "clients": client_meta}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        save_file(tensors, tmp, metadata={"edgebench": json.dumps(meta, sort_keys=True)})
-        with open(tmp, "rb+") as fh:
+        with os.fdopen(fd, "wb") as fh:  # written from Python: a full disk is an OSError (ENOSPC)
+            os.fchmod(fh.fileno(), file_mode())  # mkstemp makes 0600; checkpoints get the umask like every file
+            fh.write(save(tensors, metadata={"edgebench": json.dumps(meta, sort_keys=True)}))
+            fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -59,19 +68,60 @@ def save_checkpoint(run_dir: Path, label: str, ckpt: Checkpoint) -> None:
 
 
 def load_checkpoint(run_dir: Path, label: str) -> Checkpoint | None:
-    """The last saved checkpoint of `label`, or None when it never finished a round."""
+    """The last saved checkpoint of `label`, or None when it never finished a round.
+
+    CheckpointError when the file is there but cannot be read.
+    """
     path = checkpoint_path(run_dir, label)
     if not path.exists():
         return None
-    blob = path.read_bytes()
-    meta = json.loads(header_of(blob)["__metadata__"]["edgebench"])
-    tensors = load_file(str(path))
+    try:
+        return _read_checkpoint(path)
+    except _Unreadable as exc:
+        raise CheckpointError(
+            f"{path}: checkpoint of method {label!r} is unreadable: {exc}. There is one checkpoint per method: "
+            f"delete this file to restart {label!r} from round 1 (its rows are dropped, other methods keep "
+            "theirs), then resume again"
+        ) from None
+
+
+class _Unreadable(Exception):
+    """What is wrong with a checkpoint file, in words."""
+
+
+def _read_checkpoint(path: Path) -> Checkpoint:
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise _Unreadable(f"cannot read it ({exc.strerror or exc})") from None
+    if not blob:
+        raise _Unreadable("the file is empty (0 bytes)")
+    try:
+        header = header_of(blob)
+    except PayloadError as exc:
+        reason = str(exc).replace("payload", "file", 1)
+        raise _Unreadable(f"truncated or not a safetensors file ({reason})") from None
+    try:
+        meta = json.loads((header.get("__metadata__") or {})["edgebench"])
+        server_meta, client_meta = meta["server"], meta["clients"]
+        if not isinstance(server_meta, dict) or not isinstance(client_meta, dict):
+            raise TypeError("server and clients must be objects")
+        rnd, complete = int(meta["round"]), bool(meta["complete"])
+        client_ids = {cid: int(cid) for cid in client_meta}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _Unreadable(f"no valid edgebench metadata in its header ({type(exc).__name__}: {exc})") from None
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise _Unreadable(f"truncated or damaged tensor data ({exc})") from None
     server = Payload(
-        tensors={k[len(_SERVER) :]: v for k, v in tensors.items() if k.startswith(_SERVER)}, meta=meta["server"]
+        tensors={k[len(_SERVER) :]: v for k, v in tensors.items() if k.startswith(_SERVER)}, meta=server_meta
     )
-    clients: dict[int, Payload] = {int(cid): Payload(meta=m) for cid, m in meta["clients"].items()}
+    clients: dict[int, Payload] = {client_ids[cid]: Payload(meta=m) for cid, m in client_meta.items()}
     for key, value in tensors.items():
         if key.startswith(_CLIENT):
-            cid, name = key[len(_CLIENT) :].split("/", 1)
+            cid, _, name = key[len(_CLIENT) :].partition("/")
+            if not cid.isdigit() or not name:
+                raise _Unreadable(f"a tensor named {key!r} that is no client state")
             clients.setdefault(int(cid), Payload()).tensors[name] = value
-    return Checkpoint(round=int(meta["round"]), complete=bool(meta["complete"]), server=server, clients=clients)
+    return Checkpoint(round=rnd, complete=complete, server=server, clients=clients)

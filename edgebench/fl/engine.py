@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from edgebench.fl.inprocess import InProcessExecutor
 from edgebench.fl.placement import choose_placement
 from edgebench.fl.prepared import PreparedData, prepare_data
 from edgebench.fl.progress import Progress
-from edgebench.fl.run_dir import ResumeError, resolve_run_dir
+from edgebench.fl.run_dir import ResumeError, claim_run_dir, resolve_run_dir, signal_name
 from edgebench.fl.sampling import sample_clients
 from edgebench.methods import get_method
 from edgebench.methods.base import ClientReply, MethodClient, MethodServer, Payload
@@ -45,6 +46,8 @@ from edgebench.results import (
     RoundRow,
     RunMeta,
 )
+from edgebench.results.run_meta import describe_error
+from edgebench.results.scan import CorruptTableError
 
 
 @dataclass
@@ -81,43 +84,88 @@ class Engine:
 
     # -- whole run -------------------------------------------------------------------------
     def run(self) -> list[MethodRunSummary]:
+        """Claim the run directory (its lock is held until the run ends: one run per directory), load the
+        data, then run every method. A new run that cannot start (a data error, an interrupt, no space)
+        removes what it wrote; once started, run.json ends `complete`, `interrupted` (KeyboardInterrupt,
+        RunInterrupted) or `failed: ...`, with every finished round's rows kept."""
         threads = self.config.device.torch_threads or self.measurement.torch_threads
         if threads:
             torch.set_num_threads(threads)
-        meta = self._start_meta()
-        writer = ResultsWriter(self.run_dir)
-        data = prepare_data(self.config)
-        counts = data.partition.label_counts(data.splits.train.labels, data.splits.train.num_labels)
-        writer.write_partition(counts.tolist(), data.splits.train.label_names)
-        meta.data = data.describe()
-        writer.write_meta(meta)
-        summaries: list[MethodRunSummary] = []
-        try:
-            meta.measurement = self.measurement.start(self.progress.message)
-            meta.device["profile"] = self.measurement.profile.name
-            meta.compute = self.placement.describe()
-            writer.write_meta(meta)
-            self.executor.open(RunContext(self.config, self.measurement, self.progress.message), meta)
-            writer.write_meta(meta)
-            for entry in self.config.methods:
-                summaries.append(self._run_method(entry, data, writer, meta))
-        except BaseException as exc:
-            meta.fail(exc)
-            writer.write_meta(meta)
-            raise
-        finally:
-            self.measurement.close()
-        meta.measurement["overhead_s"] = self.profiler.overhead_ns / 1e9
-        meta.finish()
-        writer.write_meta(meta)
+        with claim_run_dir(self.run_dir, resume=self.resume) as claim:
+            writer: ResultsWriter | None = None
+            try:
+                meta = self._start_meta()
+                data = prepare_data(self.config)
+                writer = ResultsWriter(self.run_dir, reserve=True)
+                counts = data.partition.label_counts(data.splits.train.labels, data.splits.train.num_labels)
+                writer.write_partition(counts.tolist(), data.splits.train.label_names)
+                meta.data = data.describe()
+                writer.write_meta(meta)
+            except BaseException:
+                if writer is not None:
+                    writer.close()
+                if not self.resume:
+                    claim.discard()
+                raise
+            summaries: list[MethodRunSummary] = []
+            try:
+                try:
+                    meta.measurement = self.measurement.start(self.progress.message)
+                    meta.device["profile"] = self.measurement.profile.name
+                    meta.compute = self.placement.describe()
+                    writer.write_meta(meta)
+                    self.executor.open(RunContext(self.config, self.measurement, self.progress.message), meta)
+                    writer.write_meta(meta)
+                    for entry in self.config.methods:
+                        summaries.append(self._run_method(entry, data, writer, meta))
+                except BaseException as exc:
+                    self._record_end(meta, writer, exc)
+                    raise
+                finally:
+                    self.measurement.close()
+                meta.measurement["overhead_s"] = self.profiler.overhead_ns / 1e9
+                meta.finish()
+                writer.write_meta(meta)
+            finally:
+                writer.close()
         return summaries
+
+    def _record_end(self, meta: RunMeta, writer: ResultsWriter, exc: BaseException) -> None:
+        """run.json of a run stopped by `exc`: `interrupted` for a signal (with the rounds each method
+        finished), else `failed: ...`. When even that cannot be written, say so rather than raise over `exc`."""
+        if isinstance(exc, KeyboardInterrupt):
+            meta.interrupt(signal_name(getattr(exc, "signum", signal.SIGINT)), self._rounds_done(writer))
+        else:
+            meta.fail(exc)
+        try:
+            writer.write_meta(meta)
+        except OSError as write_error:
+            self.progress.message(
+                f"could not record the run's end in {self.run_dir / RUN_JSON}: {describe_error(write_error)}"
+            )
+
+    def _rounds_done(self, writer: ResultsWriter) -> dict[str, int]:
+        """Per method label, the last round whose rows are in rounds.csv (0 for none)."""
+        done = {entry.label: 0 for entry in self.config.methods}
+        try:
+            rows = writer.rounds.read()
+        except Exception:  # a torn or unreadable table: the counts are only informative
+            return done
+        for row in rows:
+            label, rnd = row.get("method"), str(row.get("round") or "")
+            if label in done and rnd.isdigit():
+                done[label] = max(done[label], int(rnd))
+        return done
 
     def _start_meta(self) -> RunMeta:
         path = self.run_dir / RUN_JSON
         if self.resume:
             if not path.exists():
                 raise ResumeError(f"{self.run_dir}: no {RUN_JSON}; not a run directory")
-            previous = RunMeta.from_json(json.loads(path.read_text()))
+            try:
+                previous = RunMeta.from_json(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ResumeError(f"{path}: unreadable ({describe_error(exc)}); this run cannot be resumed") from None
             if previous.config_hash != self.config.hash():
                 raise ResumeError(
                     f"{self.run_dir}: the config differs from the one this run started with "
@@ -125,7 +173,6 @@ class Engine:
                 )
             previous.resumed()
             return previous
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         config = self.config
         return RunMeta(
             config_file=str(config.source) if config.source else None,
@@ -145,7 +192,12 @@ class Engine:
         if ckpt is not None and ckpt.complete:
             self.progress.message(f"[{entry.label}] already complete, skipped")
             return MethodRunSummary(entry.label, 0, None, 0.0, 0, {"skipped": True})
-        writer.drop_rows_after(entry.label, ckpt.round if ckpt else 0)
+        try:
+            torn = writer.drop_rows_after(entry.label, ckpt.round if ckpt else 0)
+        except CorruptTableError as exc:
+            raise ResumeError(str(exc)) from None
+        if torn:
+            self.progress.message(f"dropped {len(torn)} incomplete row(s) an interruption left: {'; '.join(torn)}")
 
         started = time.monotonic()
         resolved = resolve_model(self.config.model, data.splits.train.num_labels, self.config.seed)

@@ -44,7 +44,7 @@ class InProcessExecutor(ClientExecutor):
                 session.client_states[ask.client_id] = result.fit.client_state.cpu()
             outcome = ClientOutcome(ask.client_id, ask.num_examples, result.measurement(len(ask.downlink), measurement))
             try:
-                outcome.payload = decode(result.uplink)
+                outcome.payload = decode(result.uplink, fed.wire_dtype)
             except PayloadError as exc:
                 outcome.problem = f"{REJECTED}: undecodable uplink: {exc}"
             outcomes.append(outcome)

@@ -41,5 +41,7 @@ def prepare_data(config: ExperimentConfig) -> PreparedData:
 
     base_dir = config.source.parent if config.source else None
     splits = load_splits(config.data, base_dir=base_dir, seed=config.seed)
-    parts = partition(splits.train.labels, config.federation.num_clients, config.partition, config.seed)
+    parts = partition(
+        splits.train.labels, config.federation.num_clients, config.partition, config.seed, source=config.source
+    )
     return PreparedData(splits=splits, partition=parts)

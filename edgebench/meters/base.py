@@ -74,7 +74,9 @@ class MeterOptions:
     device profile (this layer decides none of it).
 
     `total_rails`: Jetson rails whose sum is the total (None: unknown board); `rails_scope`: what that
-    total covers; `estimate_origin`: where `estimate_per_core_w` comes from, for the estimate's basis.
+    total covers; `estimate_origin`: where `estimate_per_core_w` comes from, for the estimate's basis;
+    `max_power_w`: the device profile's maximum power, above which a reading is implausible (counters
+    use it to tell a wrap from a glitch; None: no upper bound known).
     """
 
     sysfs_root: Path
@@ -94,6 +96,7 @@ class MeterOptions:
     estimate_per_core_w: float | None
     estimate_origin: str
     replay_trace: str | None
+    max_power_w: float | None = None
 
 
 class Meter(ABC):
@@ -150,13 +153,25 @@ class Meter(ABC):
 
 
 class CounterMeter(Meter):
-    """A cumulative energy source read at window edges."""
+    """A cumulative energy source read at window edges.
+
+    A reading the meter cannot account for (a counter that steps backwards where no wrap is plausible)
+    adds nothing to the total; it is counted in `implausible_readings`, with the newest reason in
+    `implausible_reason`, so that every window spanning it can be marked ``implausible``.
+    """
 
     provenance: Provenance = "measured-counter"
+    implausible_readings: int = 0
+    implausible_reason: str = ""
 
     @abstractmethod
     def read_energy_j(self) -> float:
         """Energy in joules accumulated since the first read (wrap-corrected where the counter wraps)."""
+
+    def refuse(self, reason: str) -> None:
+        """Count one implausible reading (its energy is not added to the total)."""
+        self.implausible_readings += 1
+        self.implausible_reason = reason
 
 
 class PowerMeter(Meter):

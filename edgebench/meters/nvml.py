@@ -176,6 +176,8 @@ class NvmlEnergyMeter(NvmlMeter, CounterMeter):
     def __init__(self, devices: _NvmlDevices, note: str = "") -> None:
         super().__init__(devices, note, "nvmlDeviceGetTotalEnergyConsumption")
         self._start_mj: list[int] = []
+        self._last_mj: list[int] = []
+        self._total_mj: list[int] = []
 
     def _read_mj(self) -> list[int]:
         nvml = self._dev.nvml
@@ -189,11 +191,25 @@ class NvmlEnergyMeter(NvmlMeter, CounterMeter):
             self._start_mj = self._read_mj()
         except MeterReadError as exc:
             raise MeterUnavailable(str(exc)) from exc
+        self._last_mj = list(self._start_mj)
+        self._total_mj = [0] * len(self._start_mj)
 
     def read_energy_j(self) -> float:
+        """Energy since probe(). The counter is 64-bit mJ and never wraps: a step backwards (a driver
+        reset, a glitch) is refused as implausible and adds nothing."""
         if not self._start_mj:
             raise MeterReadError("NVML energy meter read before probe()")
-        return sum(now - start for now, start in zip(self._read_mj(), self._start_mj, strict=True)) / 1000.0
+        readings = self._read_mj()
+        for i, (now, last) in enumerate(zip(readings, self._last_mj, strict=True)):
+            if now < last:
+                self.refuse(
+                    f"NVML total energy of GPU {self._dev.indices[i]} stepped back from {last} to {now} mJ "
+                    "(a 64-bit counter does not wrap: reset or glitch)"
+                )
+            else:
+                self._total_mj[i] += now - last
+        self._last_mj = readings
+        return sum(self._total_mj) / 1000.0
 
 
 class NvmlPowerMeter(NvmlMeter, PowerMeter):

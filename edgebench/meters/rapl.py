@@ -3,7 +3,10 @@
 Zones live at ``<sysfs>/class/powercap/intel-rapl:<N>`` (sockets) with sub-zones
 ``intel-rapl:<N>:<M>`` (core, uncore, dram). Each has ``name``, ``energy_uj`` (cumulative microjoules)
 and ``max_energy_range_uj`` (the value at which ``energy_uj`` wraps to zero). A reading lower than the
-previous one means the counter wrapped once: the range is added. Two wraps between reads cannot be
+previous one means the counter wrapped once, *if* that is plausible: the range is added only when the
+energy it implies over the time since the previous read stays within the device's maximum power
+(`max_power_w`); otherwise the reading is refused as implausible (nothing is added, the meter re-syncs
+and counts it, see :class:`~edgebench.meters.base.CounterMeter`). Two wraps between reads cannot be
 told apart, so the counter must be read at least once per wrap period (minutes under load).
 Since CVE-2020-8694 ``energy_uj`` is root-only on most distributions: that is reported as
 "permission denied", never as a silent zero.
@@ -11,7 +14,8 @@ Since CVE-2020-8694 ``energy_uj`` is root-only on most distributions: that is re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +54,7 @@ class RaplZone:
     name: str
     max_range_uj: int
     last_uj: int = -1
+    last_ns: int = 0
     total_uj: int = 0
 
     @property
@@ -85,16 +90,24 @@ class RaplMeter(CounterMeter):
     name = "rapl"
     update_interval_s = 0.001
 
-    def __init__(self, root: str | Path | None = None, domains: Sequence[str] = ("package",)) -> None:
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        domains: Sequence[str] = ("package",),
+        max_power_w: float | None = None,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
         super().__init__()
         validate_domains(domains)
         self.root = sysfs_root(root)
         self.domains = tuple(domains)
+        self.max_power_w = max_power_w
+        self._clock_ns = clock_ns
         self.zones: list[RaplZone] = []
 
     @classmethod
     def from_options(cls, options: MeterOptions) -> RaplMeter:
-        return cls(options.sysfs_root, options.rapl_domains)
+        return cls(options.sysfs_root, options.rapl_domains, max_power_w=options.max_power_w)
 
     def probe(self) -> None:
         base = self.root / "class" / "powercap"
@@ -117,6 +130,7 @@ class RaplMeter(CounterMeter):
                 max_range = int(read_sysfs(path / "max_energy_range_uj"))
                 zone = RaplZone(path=path, name=name, max_range_uj=max_range)
                 zone.last_uj = int(read_sysfs(zone.energy_file))
+                zone.last_ns = self._clock_ns()
             except MeterReadError as exc:
                 if "permission denied" in str(exc):
                     raise MeterUnavailable(
@@ -141,9 +155,27 @@ class RaplMeter(CounterMeter):
                 raw = int(read_sysfs(zone.energy_file))
             except ValueError as exc:
                 raise MeterReadError(f"{zone.energy_file}: unreadable counter ({exc})") from exc
+            now_ns = self._clock_ns()
             delta = raw - zone.last_uj
-            if delta < 0:  # wrapped once since the previous read
-                delta += zone.max_range_uj
+            if delta < 0:  # wrapped once since the previous read, or a glitch
+                delta = self._wrap_or_refuse(zone, raw, now_ns)
             zone.total_uj += delta
-            zone.last_uj = raw
+            zone.last_uj, zone.last_ns = raw, now_ns
         return sum(z.total_uj for z in self.zones) / 1e6
+
+    def _wrap_or_refuse(self, zone: RaplZone, raw: int, now_ns: int) -> int:
+        """The delta of a backwards step read as one wrap, or 0 (refused) when the power it implies is not
+        plausible: above `max_power_w` over the time since the previous read (plus one update interval)."""
+        wrapped = raw + zone.max_range_uj - zone.last_uj
+        if self.max_power_w is None:
+            return wrapped
+        elapsed_s = max(0.0, (now_ns - zone.last_ns) / 1e9)
+        limit_uj = self.max_power_w * (elapsed_s + (self.update_interval_s or 0.0)) * 1e6
+        if raw <= zone.max_range_uj and wrapped <= limit_uj:
+            return wrapped
+        self.refuse(
+            f"RAPL {zone.name} energy_uj stepped back from {zone.last_uj} to {raw} in {elapsed_s:.3g} s; as a wrap "
+            f"(max_energy_range_uj {zone.max_range_uj}) that is {wrapped / 1e6:.6g} J, "
+            f"{wrapped / 1e6 / max(elapsed_s, 1e-9):.4g} W, above the device's max_power_w {self.max_power_w:g} W"
+        )
+        return 0

@@ -16,9 +16,10 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 import edgebench
+from edgebench.devices.compute import ComputeUnavailable, resolve_compute, resolve_precision
 from edgebench.devices.detect import detect_profile, gather_facts, select_profile
 from edgebench.devices.host import package_versions
-from edgebench.devices.profiles import ProfileError, load_profiles, profiles_dir
+from edgebench.devices.profiles import DeviceProfile, ProfileError, load_profiles, profiles_dir
 from edgebench.profiler.idle import calibration_path, load_idle, save_idle
 from edgebench.profiler.memory import PROC_MEMINFO, CudaPeakMemory, HostPeakMemory, parse_meminfo
 from edgebench.profiler.settings import ProfilerSettings
@@ -115,8 +116,19 @@ def doctor_report(settings: ProfilerSettings, device: str = "auto") -> dict[str,
         "idle_baseline": idle.to_json() if idle else None,
         "idle_baseline_file": str(calibration_path(profile.name)),
         "torch": _torch_info(),
+        "compute": _compute_default(profile),
         "packages": _versions(),
     }
+
+
+def _compute_default(profile: DeviceProfile) -> dict[str, str]:
+    """Where a run with the default `compute:` settings (device auto, precision profile) would train."""
+    try:
+        choice = resolve_compute("auto", profile.torch.device)
+        autocast, reason = resolve_precision("profile", choice, profile.name, profile.torch.dtype, profile.torch.device)
+    except ComputeUnavailable as exc:
+        return {"device": "unavailable", "reason": str(exc)}
+    return {"device": choice.device, "reason": choice.reason, "precision": autocast, "precision_reason": reason}
 
 
 def doctor(settings: ProfilerSettings, device: str = "auto", as_json: bool = False, out: TextIO | None = None) -> int:
@@ -167,6 +179,12 @@ def doctor(settings: ProfilerSettings, device: str = "auto", as_json: bool = Fal
     devices = ", ".join(t["cuda_devices"]) or "none"
     w(f"\ntorch {t['version']}  CUDA build {t['cuda_build'] or 'none'}  CUDA available: {t['cuda_available']} ")
     w(f"(devices: {devices})  threads {t['threads']}  CUDA_VISIBLE_DEVICES={t['CUDA_VISIBLE_DEVICES']}\n")
+    c = report["compute"]
+    if c["device"] == "unavailable":
+        w(f"compute: a default run cannot start here: {c['reason']} (set compute.device or --compute)\n")
+    else:
+        w(f"compute: a default run trains on {c['device']} ({c['reason']}) at {c['precision']} ")
+        w(f"({c['precision_reason']})\n")
     w("packages: " + ", ".join(f"{k} {v}" for k, v in report["packages"].items() if v) + "\n")
     missing = [k for k, v in report["packages"].items() if not v]
     if missing:

@@ -8,6 +8,12 @@
 
 Every result carries provenance ``<label>: <source>; scope: <scope>`` or ``unavailable: <reason>``.
 A source that fails mid-run marks the affected windows unavailable and the run goes on.
+
+Impossible readings are never ``measured``: a counter step backwards that is not a plausible wrap, or a
+step implying more than the device profile's `max_power_w`, makes every window spanning it
+``implausible`` (energy unavailable, with the reason); power samples below 0 W or above `max_power_w`
+are dropped and counted, and a window losing more than `max_dropped_sample_share` of its samples is
+``implausible``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from edgebench.profiler.sampler import SamplerProcess
 
 #: A window shorter than this many sensor update intervals (or sample periods) is flagged.
 SHORT_WINDOW_FACTOR = 10.0
+#: Default share of a window's power samples that may be dropped as implausible before the window is.
+MAX_DROPPED_SAMPLE_SHARE = 0.05
 
 
 @dataclass
@@ -40,6 +48,8 @@ class EnergyResult:
     max_gap_s: float | None = None
     flags: list[str] = field(default_factory=list)
     rails_j: dict[str, float] = field(default_factory=dict)
+    #: Sampled sources: samples inside the window dropped as implausible (None for counters).
+    samples_dropped: int | None = None
 
 
 class EnergySource(ABC):
@@ -52,6 +62,10 @@ class EnergySource(ABC):
     update_interval_s: float | None = None
     rate_hz: float | None = None
     basis: str | None = None
+    #: The device profile's maximum power: readings above it are implausible (None: no bound known).
+    max_power_w: float | None = None
+    #: Sampled sources: a window losing more than this share of its samples is implausible.
+    max_dropped_sample_share: float = MAX_DROPPED_SAMPLE_SHARE
     #: Set by :func:`edgebench.profiler.setup.resolve_energy`: every meter tried, with its status and reason.
     attempts: list[dict[str, str]]
 
@@ -96,6 +110,7 @@ class EnergySource(ABC):
             "update_interval_s": self.update_interval_s,
             "sample_rate_hz": self.rate_hz,
             "short_window_threshold_s": self.short_threshold_s() or None,
+            "max_power_w": self.max_power_w,
         }
 
 
@@ -120,10 +135,24 @@ class NullEnergy(EnergySource):
         return {"meter": "none", "provenance": self.reason}
 
 
-class CounterEnergy(EnergySource):
-    """A cumulative counter read at both edges; the window gets the difference."""
+@dataclass(frozen=True)
+class CounterMark:
+    """A counter edge: the cumulative energy, and how many implausible steps were seen up to it."""
 
-    def __init__(self, meter: CounterMeter) -> None:
+    energy_j: float
+    implausible: int
+
+
+class CounterEnergy(EnergySource):
+    """A cumulative counter read at both edges; the window gets the difference.
+
+    Every step between two consecutive reads (any windows' edges) is checked: a step backwards, or (for
+    measured counters with a known `max_power_w`) one implying more than `max_power_w` over its span
+    plus one sensor update interval, is implausible, as is a reading the meter itself refused (a RAPL
+    step back that is no plausible wrap). A window whose span contains one is ``implausible``.
+    """
+
+    def __init__(self, meter: CounterMeter, max_power_w: float | None = None) -> None:
         self.meter = meter
         self.label = meter.provenance
         self.meter_name = meter.name
@@ -131,12 +160,40 @@ class CounterEnergy(EnergySource):
         self.scope = meter.scope
         self.update_interval_s = meter.update_interval_s
         self.basis = getattr(meter, "basis", None)
+        self.max_power_w = max_power_w
+        self._last: tuple[float, int] | None = None  # (joules, monotonic ns) of the previous good read
+        self._refused = 0
+        self._meter_refused = 0
+        self.implausible_reason = ""
 
-    def edge(self) -> float | MeterError:
+    def edge(self) -> CounterMark | MeterError:
         try:
-            return self.meter.read_energy_j()
+            energy = self.meter.read_energy_j()
         except MeterError as exc:
             return exc
+        now_ns = time.monotonic_ns()
+        if self.meter.implausible_readings != self._meter_refused:
+            self._meter_refused = self.meter.implausible_readings
+            self.implausible_reason = self.meter.implausible_reason
+        if self._last is not None:
+            self._check_step(energy - self._last[0], (now_ns - self._last[1]) / 1e9)
+        self._last = (energy, now_ns)
+        return CounterMark(energy, self._refused + self._meter_refused)
+
+    def _check_step(self, delta_j: float, elapsed_s: float) -> None:
+        reason = ""
+        if delta_j < 0:
+            reason = f"{self.meter_name} counter stepped back by {-delta_j:.6g} J"
+        elif self.max_power_w is not None and self.label.startswith("measured"):
+            limit_j = self.max_power_w * (elapsed_s + (self.update_interval_s or 0.0))
+            if delta_j > limit_j:
+                reason = (
+                    f"{self.meter_name} counter rose {delta_j:.6g} J in {elapsed_s:.3g} s "
+                    f"({delta_j / max(elapsed_s, 1e-9):.4g} W), above the device's max_power_w {self.max_power_w:g} W"
+                )
+        if reason:
+            self._refused += 1
+            self.implausible_reason = reason
 
     def measure(self, start_token: Any, end_token: Any, start_ns: int, end_ns: int) -> EnergyResult:
         failed = next((t for t in (start_token, end_token) if isinstance(t, MeterError)), None)
@@ -144,8 +201,12 @@ class CounterEnergy(EnergySource):
             return EnergyResult(
                 provenance=f"unavailable: {self.meter_name} failed mid-run: {failed}", flags=["meter-failed"]
             )
+        if end_token.implausible > start_token.implausible:
+            return EnergyResult(
+                provenance=f"unavailable: implausible reading: {self.implausible_reason}", flags=["implausible"]
+            )
         duration_s = (end_ns - start_ns) / 1e9
-        energy = float(end_token) - float(start_token)
+        energy = end_token.energy_j - start_token.energy_j
         return EnergyResult(
             provenance=self.provenance,
             energy_j=energy,
@@ -187,6 +248,22 @@ class _SampleIntegrator(EnergySource):
                     flags=["meter-failed"],
                 )
             t_win, v_win = t_win[finite], v_win[finite]  # a failed read just outside the window: skip it
+        dropped = 0
+        if v_win.size:
+            bad = v_win[:, 0] < 0
+            if self.max_power_w is not None:
+                bad |= v_win[:, 0] > self.max_power_w
+            inside = (t_win > start_ns) & (t_win < end_ns)
+            dropped = int((bad & inside).sum())
+            if dropped and dropped > self.max_dropped_sample_share * int(inside.sum()):
+                bound = f"above {self.max_power_w:g} W (max_power_w) or " if self.max_power_w is not None else ""
+                return EnergyResult(
+                    provenance=f"unavailable: implausible readings: {dropped} of {int(inside.sum())} power samples "
+                    f"in the window {bound}below 0 W (more than {self.max_dropped_sample_share:.0%} of them)",
+                    flags=["implausible"],
+                    samples_dropped=dropped,
+                )
+            t_win, v_win = t_win[~bad], v_win[~bad]  # dropped (and counted when inside the window)
         total = integrate_window(t_win, v_win[:, 0] if v_win.size else np.empty(0), start_ns, end_ns)
         if total is None:
             return EnergyResult(provenance=f"unavailable: {self.meter_name}: no samples near the window")
@@ -207,6 +284,7 @@ class _SampleIntegrator(EnergySource):
             max_gap_s=total.max_gap_s,
             flags=flags,
             rails_j=rails_j,
+            samples_dropped=dropped,
         )
 
 
@@ -359,6 +437,7 @@ class CombinedEnergy(EnergySource):
         rates = [r.sample_rate_hz for r in results if r.sample_rate_hz is not None]
         gaps = [r.max_gap_s for r in results if r.max_gap_s is not None]
         flags = sorted({f for r in results for f in r.flags})
+        dropped = [r.samples_dropped for r in results if r.samples_dropped is not None]
         rails = {
             f"{p.meter_name}:{k}": v for p, r in zip(self.parts, results, strict=True) for k, v in r.rails_j.items()
         }
@@ -371,6 +450,7 @@ class CombinedEnergy(EnergySource):
             max_gap_s=max(gaps) if gaps else None,
             flags=flags,
             rails_j=rails,
+            samples_dropped=sum(dropped) if dropped else None,
         )
 
     def sampled_memory(self, start_ns: int, end_ns: int) -> tuple[int | None, int | None]:

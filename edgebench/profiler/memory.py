@@ -105,8 +105,10 @@ class CudaPeakMemory:
             import torch
 
             self._torch = torch if torch.cuda.is_available() else None
+            mps = getattr(torch.backends, "mps", None)
+            self._mps = torch.mps if mps is not None and mps.is_available() else None
         except ImportError:  # pragma: no cover - torch is a hard dependency
-            self._torch = None
+            self._torch = self._mps = None
 
     @property
     def present(self) -> bool:
@@ -127,9 +129,12 @@ class CudaPeakMemory:
         )
 
     def synchronize(self) -> None:
+        """Wait for queued accelerator work (CUDA; Apple MPS too), so a window edge is where work ended."""
         if self.available:
             assert self._torch is not None
             self._torch.cuda.synchronize()
+        if self._mps is not None:
+            self._mps.synchronize()
 
     def read_bytes(self) -> int | None:
         """Peak allocated bytes since the last reset (None without CUDA)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
@@ -13,7 +12,9 @@ import edgebench
 from edgebench.report import tables
 from edgebench.report.load import RunData
 from edgebench.report.plots import FigureFile, PlotResult
-from edgebench.report.summary import Analysis
+from edgebench.report.style import MB
+from edgebench.report.summary import Analysis, Comparison, Group, Series
+from edgebench.report.verdicts import did_not_learn
 
 
 @dataclass
@@ -55,19 +56,30 @@ class Document:
     sections: list[Section]
 
 
-VERDICT_MARK = {"better": "✔ better", "worse": "✘ worse", "tie": "= tie", "n/a": "n/a (not measured)"}
+VERDICT_MARK = {
+    "better": "✔ better",
+    "worse": "✘ worse",
+    "tie": "= tie",
+    "n/a": "n/a (not measured)",
+    "no clear difference": "≈ no clear difference",
+}
 
 
 def build_document(analysis: Analysis, plots: PlotResult, csv_names: list[str]) -> Document:
     """Assemble every section from the analysis and the drawn figures."""
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    target = f"{analysis.target_accuracy:g}" if analysis.target_accuracy is not None else "none"
+    if analysis.target_accuracy is not None:
+        target = f"target accuracy {analysis.target_accuracy * 100:g} % (given)"
+    else:
+        target = "target accuracy 95 % of the best method's last-30 % accuracy (per device, see Notes)"
     subtitle = (
         f"Generated {now} by edgebench {edgebench.__version__} from {len(analysis.runs)} run director"
-        f"{'y' if len(analysis.runs) == 1 else 'ies'}; baseline '{analysis.baseline}', target accuracy {target}."
+        f"{'y' if len(analysis.runs) == 1 else 'ies'}; the candidate is compared with every other method; "
+        f"ratio table against '{analysis.baseline}'; {target}."
     )
     sections = [
         _headline(analysis),
+        _verdicts(analysis),
         _summary(analysis, csv_names),
         _figures(plots),
         _missing(analysis, plots),
@@ -79,50 +91,215 @@ def build_document(analysis: Analysis, plots: PlotResult, csv_names: list[str]) 
     return Document("edgebench report", subtitle, sections)
 
 
+# -- headline -------------------------------------------------------------------------------------
+
+HEADLINE_ROWS = (
+    ("bytes", "bytes transmitted, total (ratio)"),
+    ("train time", "train time per client window (ratio of medians)"),
+    ("client window time", "client window time (ratio of medians)"),
+    ("end-to-end round time (window + estimated link)", "end-to-end round time: window + ESTIMATED link (ratio)"),
+    ("energy per client window", "energy per client window (ratio of medians)"),
+    ("accuracy", "accuracy, last 30 % of rounds (difference)"),
+)
+SHORT = {
+    "bytes": "bytes",
+    "train time": "train time",
+    "client window time": "client window time",
+    "end-to-end round time (window + estimated link)": "end-to-end round time",
+    "energy per client window": "energy",
+    "accuracy": "accuracy",
+}
+
+
+def baseline_name(c: Comparison) -> str:
+    """e.g. `lora-r12 (lora at r0 = 12 (same start))`, or `ffa_lora (other baseline)`."""
+    return f"{c.baseline.display} ({c.role})"
+
+
+def _cell(c: Comparison, key: str) -> str:
+    if key == "bytes":
+        v = c.bytes
+        return VERDICT_MARK[v.verdict] if v.verdict == "n/a" else f"{v.value_text()} {VERDICT_MARK[v.verdict]}"
+    if key == "accuracy":
+        a = c.accuracy
+        if a.verdict in VERDICT_MARK:
+            return f"{a.value_text()} {VERDICT_MARK[a.verdict]}"
+        return a.reason + ("" if math.isnan(a.delta_pts) else f" ({a.value_text()})")
+    v = c.measure(key)
+    if v is None or v.verdict == "n/a":
+        return VERDICT_MARK["n/a"]
+    if v.verdict == "contaminated":
+        return "contaminated: no verdict"
+    est = " (ESTIMATED)" if v.estimated and key.startswith("energy") else ""
+    return f"{v.value_text()} {VERDICT_MARK[v.verdict]}{est}"
+
+
+def comparison_sentence(c: Comparison) -> str:
+    """One line per comparison: what is better, worse, tied, and what has no verdict and why."""
+    buckets: dict[str, list[str]] = {"better": [], "worse": [], "tie": [], "none": []}
+    for key, verdict in c.verdicts():
+        name = SHORT.get(key, key)
+        if verdict in ("better", "worse", "tie"):
+            buckets[verdict].append(name)
+        elif key == "accuracy":
+            why = c.accuracy.reason.split(":")[0] if verdict == "no verdict" else "within noise"
+            buckets["none"].append(f"{name} ({why})")
+        elif verdict == "contaminated":
+            buckets["none"].append(f"{name} (contaminated)")
+        else:
+            buckets["none"].append(f"{name} (not measured)")
+    parts = [f"{k} on {', '.join(v)}" for k, v in buckets.items() if v and k != "none"]
+    if buckets["none"]:
+        parts.append(f"no verdict on {', '.join(buckets['none'])}")
+    partial = " (PARTIAL DATA)" if c.partial else ""
+    return f"{c.candidate.label} vs {baseline_name(c)}{partial}: {'; '.join(parts)}."
+
+
 def _headline(a: Analysis) -> Section:
     sec = Section("Headline", anchor="headline")
     if not a.series:
         sec.blocks.append(Paragraph("No run had any rows: nothing to compare.", strong=True))
         return sec
-    if not a.headline:
-        sec.blocks.append(Paragraph(f"Only one method per device; no comparison with '{a.baseline}'."))
-    for h in a.headline:
-        multi_cfg = len({s.settings for s in a.series}) > 1
-        where = f"on {h['device']}" + (f" (settings {h['settings']})" if multi_cfg else "")
-        if not h["baseline"]:
-            sec.blocks.append(
-                Paragraph(f"{h['candidate_label']} {where}: no baseline '{a.baseline}' to compare with.", strong=True)
+    if not a.comparisons:
+        sec.blocks.append(Paragraph("Only one method per device: nothing to compare."))
+        return sec
+    multi_cfg = len({s.settings for s in a.series}) > 1
+    keys = list(dict.fromkeys((c.group.key, c.candidate.display) for c in a.comparisons))
+    for gkey, cand in keys:
+        comps = [c for c in a.comparisons if c.group.key == gkey and c.candidate.display == cand]
+        g, first = comps[0].group, comps[0]
+        where = f"on {g.device}" + (f" (settings {g.settings})" if multi_cfg else "")
+        sec.blocks.append(
+            Paragraph(
+                f"{first.candidate.label} {where}, compared with each of {len(comps)} other method"
+                f"{'s' if len(comps) != 1 else ''} separately:",
+                strong=True,
             )
-            continue
-        wins = [k for k in ("bytes", "train time", "energy", "accuracy") if h[k][1] == "better"]
-        partial = " (PARTIAL DATA)" if h["partial"] else ""
-        verdict = (
-            f"{h['candidate_label']} beat {h['baseline_label']} {where}{partial} on {len(wins)} of 4: "
-            f"{', '.join(wins) or 'none'}."
         )
-        sec.blocks.append(Paragraph(verdict, strong=True))
+        sec.blocks.append(Bullets([comparison_sentence(c) for c in comps]))
         rows = []
-        for key, label in (
-            ("bytes", "bytes transmitted (ratio, lower is better)"),
-            ("train time", "client train time per round (ratio, lower is better)"),
-            ("energy", "energy, total (ratio, lower is better)"),
-            ("accuracy", "final accuracy (difference, higher is better)"),
-        ):
-            value, verdict_key = h[key]
-            shown = "n/a" if math.isnan(value) else (f"{value:+.1f} pts" if key == "accuracy" else f"{value:.2f}x")
-            est = "ESTIMATED" if key == "energy" and h["energy_estimated"] and not math.isnan(value) else "measured"
-            if math.isnan(value):
-                est = "-"
-            rows.append({"figure": label, "value": shown, "result": VERDICT_MARK[verdict_key], "source": est})
+        for key, label in HEADLINE_ROWS:
+            row = {"measure (candidate / other; lower is better except accuracy)": label}
+            for c in comps:
+                row[f"vs {baseline_name(c)}"] = _cell(c, key)
+            rows.append(row)
         sec.blocks.append(Table(pd.DataFrame(rows)))
-        notes = [f"Candidate chosen by {h['chosen_by']}."]
-        if h["estimated_series"]:
-            notes.append("Estimated energy (not measured): " + ", ".join(h["estimated_series"]) + ".")
-        else:
-            notes.append("No estimated figures: every energy value shown here is measured or marked n/a.")
-        if h["partial"]:
-            notes.append("PARTIAL: at least one side comes only from an unfinished (failed or killed) run.")
-        sec.blocks.append(Bullets(notes))
+        sec.blocks.append(Bullets(_headline_notes(a, g, comps)))
+    return sec
+
+
+def _headline_notes(a: Analysis, g: Group, comps: list[Comparison]) -> list[str]:
+    cand = comps[0].candidate
+    members = [cand, *[c.baseline for c in comps]]
+    acc = ", ".join(
+        f"{s.display} {tables.fmt(_mean_last30(s) * 100)} %" if not math.isnan(_mean_last30(s)) else f"{s.display} n/a"
+        for s in members
+    )
+    chance = f"{g.chance * 100:.1f} % ({g.chance_source})" if g.chance is not None else "unknown"
+    notes = [
+        f"Accuracy = mean test accuracy over the last 30 % of rounds: {acc}. Majority-class rate {chance}.",
+        "Accuracy verdict only with two or more seeds, when the mean paired difference exceeds both "
+        "t(0.975, n-1) x its standard error and 1 point; one seed gives no accuracy verdict; a method within "
+        "2 points of the majority-class rate did not learn and is in no accuracy verdict.",
+    ]
+    idle = [s.display for s in members if did_not_learn(_mean_last30(s), g.chance)]
+    if idle:
+        notes.append(f"Did not learn (within 2 points of the majority-class rate): {', '.join(idle)}.")
+    cand_w = comps[0].measure("client window time")
+    excluded = [f"{cand.display}: {cand_w.candidate_windows.text()}"] if cand_w else []
+    for c in comps:
+        w = c.measure("client window time")
+        if w is not None:
+            excluded.append(f"{c.baseline.display}: {w.baseline_windows.text()}")
+    notes.append(
+        "Time and energy: medians over client windows not flagged contended or implausible, ties within a "
+        "factor 1.1; fewer than 3 clean windows (or under half) on a side = contaminated: no verdict. "
+        "Windows used: " + "; ".join(excluded) + "."
+    )
+    notes.append(
+        "End-to-end round time = measured client window + ESTIMATED link time from the device profile's link "
+        "model (comm_time_est_s); link figures are never measured."
+    )
+    estimated = [s.display for s in members if s.energy_estimated]
+    if estimated:
+        notes.append("Estimated energy (not measured): " + ", ".join(estimated) + ".")
+    else:
+        notes.append("No estimated energy: every energy value shown here is measured or marked n/a.")
+    notes.append(f"Candidate chosen by {comps[0].chosen_by}.")
+    if any(c.partial for c in comps):
+        notes.append("PARTIAL: at least one side comes only from an unfinished (failed, interrupted or killed) run.")
+    return notes
+
+
+def _mean_last30(s: Series) -> float:
+    vals = [r.metrics["last30_accuracy"] for r in s.runs if not math.isnan(r.metrics["last30_accuracy"])]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+# -- verdicts in detail ---------------------------------------------------------------------------
+
+
+def _verdicts(a: Analysis) -> Section:
+    sec = Section("Verdicts in detail", anchor="verdicts")
+    sec.blocks.append(
+        Bullets(
+            [
+                "Accuracy: mean over the last 30 % of rounds per seed; methods paired by seed. n >= 2 seeds: "
+                "better / worse when |mean paired difference| > max(t(0.975, n-1) x SE, 1 point), else no clear "
+                "difference; one seed: no accuracy verdict; a method at most 2 points above the majority-class "
+                "rate did not learn and is in no accuracy verdict.",
+                "Time and energy: medians over client windows (every round and seed), phase by phase; windows "
+                "flagged contended or implausible (clients.csv window_flags, on the window or that phase) are "
+                "left out and counted; fewer than 3 clean windows or under half of a side's windows: "
+                "contaminated: no verdict. Ratio candidate / other: better below 1/1.1, worse above 1.1, else tie.",
+                "Bytes: exact totals (down + up); better / worse when the ratio differs from 1 by more than 0.5 %.",
+            ]
+        )
+    )
+    if not a.comparisons:
+        sec.blocks.append(Paragraph("No comparison: only one method per device."))
+    for c in a.comparisons:
+        partial = " (PARTIAL DATA)" if c.partial else ""
+        sec.blocks.append(
+            Paragraph(f"{c.candidate.display} vs {baseline_name(c)} on {c.group.device}{partial}", strong=True)
+        )
+        rows = [
+            {
+                "measure": "bytes, total (MB)",
+                "candidate": tables.fmt(c.bytes.candidate / MB),
+                "other": tables.fmt(c.bytes.baseline / MB),
+                "ratio or difference": c.bytes.value_text(),
+                "verdict": VERDICT_MARK[c.bytes.verdict],
+                "windows used (candidate; other)": "exact counts",
+            }
+        ]
+        for v in (*c.time, *c.energy):
+            verdict = "contaminated: no verdict" if v.verdict == "contaminated" else VERDICT_MARK[v.verdict]
+            if v.estimated and v.verdict in ("better", "worse", "tie"):
+                verdict += " (ESTIMATED)"
+            rows.append(
+                {
+                    "measure": f"{v.quantity}, median ({v.unit})",
+                    "candidate": tables.fmt(v.candidate),
+                    "other": tables.fmt(v.baseline),
+                    "ratio or difference": v.value_text(),
+                    "verdict": verdict,
+                    "windows used (candidate; other)": f"{v.candidate_windows.text()}; {v.baseline_windows.text()}",
+                }
+            )
+        acc = c.accuracy
+        rows.append(
+            {
+                "measure": "accuracy, last 30 % of rounds (%)",
+                "candidate": tables.fmt(acc.candidate * 100),
+                "other": tables.fmt(acc.baseline * 100),
+                "ratio or difference": acc.value_text(),
+                "verdict": VERDICT_MARK.get(acc.verdict, acc.reason),
+                "windows used (candidate; other)": f"{acc.n} paired seed{'s' if acc.n != 1 else ''}"
+                + (f"; SE {acc.se_pts:.2f} pts, needs > {acc.needed_pts:.2f} pts" if acc.n >= 2 else ""),
+            }
+        )
+        sec.blocks.append(Table(pd.DataFrame(rows)))
     return sec
 
 
@@ -138,12 +315,44 @@ def _summary(a: Analysis, csv_names: list[str]) -> Section:
             f"Raw numbers in contract units: {', '.join(csv_names)}."
         )
     )
-    sec.blocks.append(Table(tables.accuracy_table(a.summary, a.target_accuracy), "Accuracy and communication"))
-    sec.blocks.append(Table(tables.time_table(a.summary), "Mean client time per round, by phase"))
+    sec.blocks.append(Table(tables.accuracy_table(a.summary), "Accuracy and communication"))
+    sec.blocks.append(
+        Table(
+            tables.target_table(a.summary),
+            "Cost to the target accuracy (bytes: all clients; device time: per client, compute measured + link "
+            "estimated; energy: all clients) and accuracy within the smallest method's byte budget",
+        )
+    )
+    sec.blocks.append(
+        Table(
+            tables.time_table(a.summary),
+            "Mean client time per round, by phase (all windows; flagged windows are counted here and left out "
+            "of verdicts)",
+        )
+    )
+    links = sorted({_link_basis(r) for r in a.runs} - {""})
+    sec.blocks.append(
+        Table(
+            tables.comm_table(a.summary),
+            "Communication, ESTIMATED from the device profile's link model"
+            + (f" ({'; '.join(links)})" if links else "")
+            + ", and end-to-end round time per client (measured window + estimated link, median)",
+        )
+    )
     sec.blocks.append(Table(tables.energy_table(a.summary), "Energy (* = estimated)"))
     sec.blocks.append(Table(tables.memory_rank_table(a.summary), "Memory and ranks (final round)"))
-    sec.blocks.append(Table(tables.baseline_table(a.summary), f"Against the baseline '{a.baseline}'"))
+    sec.blocks.append(
+        Table(
+            tables.baseline_table(a.summary),
+            f"Ratios of totals against '{a.baseline}' (no verdicts; see Verdicts in detail for every comparison)",
+        )
+    )
     return sec
+
+
+def _link_basis(run: RunData) -> str:
+    link = (run.meta.get("measurement") or {}).get("link_model") or {}
+    return str(link.get("name") or "")
 
 
 def _figures(plots: PlotResult) -> Section:
@@ -176,12 +385,12 @@ def _runs(a: Analysis) -> Section:
             done = rounds["round"].nunique()
             planned = run.planned_rounds()
             mark = "" if (run.path, label) in used else " [not used]"
-            methods.append(f"{label}: {done}/{planned if planned else '?'} rounds, {run.method_status(label)}{mark}")
+            methods.append(f"{label}: {done}/{planned if planned else 'n/a'} rounds, {run.method_status(label)}{mark}")
         rows.append(
             {
                 "run": run.name,
                 "status": run.status,
-                "seed": "" if run.seed is None else str(run.seed),
+                "seed": "n/a" if run.seed is None else str(run.seed),
                 "device": run.device,
                 "settings": run.settings_key,
                 "methods": "; ".join(methods) or "none",
@@ -193,28 +402,38 @@ def _runs(a: Analysis) -> Section:
     return sec
 
 
-def _key_settings(run: RunData) -> dict[str, Any]:
+def _key_settings(run: RunData) -> dict[str, str]:
     c = run.config
     fed = c.get("federation") or {}
     part = c.get("partition") or {}
     model = run.meta.get("model") or {}
     data = run.meta.get("data") or {}
+    t = tables.text
+    scheme = part.get("scheme")
+    if scheme == "dirichlet":
+        partition = f"dirichlet (alpha {t(part.get('alpha'))})"
+    elif scheme == "shards":
+        partition = f"shards ({t(part.get('shards_per_client'))} per client)"
+    else:
+        partition = t(scheme)
+    if fed.get("local_epochs") is not None:
+        local = f"{t(fed.get('local_epochs'))} epochs"
+    else:
+        local = f"{t(fed.get('local_steps'))} steps"
     return {
-        "model": model.get("name") or (c.get("model") or {}).get("name"),
-        "parameters": model.get("parameters") or model.get("parameter_count"),
-        "dataset": data.get("name") or (c.get("data") or {}).get("dataset"),
-        "train / test examples": f"{data.get('train_examples', '?')} / {data.get('test_examples', '?')}",
-        "partition": f"{part.get('scheme')} (alpha {part.get('alpha')})"
-        if part.get("scheme") == "dirichlet"
-        else part.get("scheme"),
-        "clients (per round / total)": f"{fed.get('clients_per_round')} / {fed.get('num_clients')}",
-        "rounds": fed.get("rounds"),
-        "local steps / epochs": f"{fed.get('local_steps')} / {fed.get('local_epochs')}",
-        "batch size": fed.get("batch_size"),
-        "lr, optimizer": f"{fed.get('lr')}, {fed.get('optimizer')}",
-        "max sequence length": fed.get("max_seq_len"),
-        "eval every": fed.get("eval_every"),
-        "wire dtype": fed.get("wire_dtype"),
+        "model": t(model.get("name") or (c.get("model") or {}).get("name")),
+        "parameters": t(model.get("parameters") or model.get("parameter_count")),
+        "dataset": t(data.get("name") or (c.get("data") or {}).get("dataset")),
+        "train / test examples": f"{t(data.get('train_examples'))} / {t(data.get('test_examples'))}",
+        "partition": partition,
+        "clients (per round / total)": f"{t(fed.get('clients_per_round'))} / {t(fed.get('num_clients'))}",
+        "rounds": t(fed.get("rounds")),
+        "local work per round": local,
+        "batch size": t(fed.get("batch_size")),
+        "lr, optimizer": f"{t(fed.get('lr'))}, {t(fed.get('optimizer'))}",
+        "max sequence length": t(fed.get("max_seq_len")),
+        "eval every": f"{t(fed.get('eval_every'))} rounds",
+        "wire dtype": t(fed.get("wire_dtype")),
     }
 
 
@@ -225,7 +444,7 @@ def _configs(a: Analysis) -> Section:
         seen.setdefault(run.settings_key, []).append(run)
     for key, runs in seen.items():
         first = runs[0]
-        files = sorted({str(r.meta.get("config_file")) for r in runs})
+        files = sorted({tables.text(r.meta.get("config_file")) for r in runs})
         sec.blocks.append(
             Paragraph(
                 f"Settings {key} (runs: {', '.join(r.name for r in runs)}; files: {', '.join(files)})", strong=True
@@ -235,20 +454,17 @@ def _configs(a: Analysis) -> Section:
             sec.blocks.append(Paragraph("no config recorded (no run.json)"))
             continue
         settings = _key_settings(first)
-        sec.blocks.append(
-            Table(pd.DataFrame({"setting": list(settings), "value": [str(v) for v in settings.values()]}))
-        )
+        sec.blocks.append(Table(pd.DataFrame({"setting": list(settings), "value": list(settings.values())})))
         methods = {}
         for r in runs:
             for label in r.labels:
                 info = r.method_info(label)
-                params = ", ".join(f"{k}={v}" for k, v in (info.get("params") or {}).items())
                 methods[label] = {
                     "label": label,
-                    "method": str(info.get("method")),
-                    "params": params,
-                    "trainable parameters": str(info.get("trainable_parameters", "n/a")),
-                    "summary": str(info.get("summary", "")),
+                    "method": tables.text(info.get("method")),
+                    "params (unset ones left out)": tables.text(info.get("params") or {}),
+                    "trainable parameters": tables.text(info.get("trainable_parameters")),
+                    "summary": tables.text(info.get("summary")),
                 }
         sec.blocks.append(Table(pd.DataFrame(list(methods.values())), "Methods"))
     return sec
@@ -260,18 +476,19 @@ def _devices(a: Analysis) -> Section:
     for run in a.runs:
         h = run.host
         mem = h.get("memory_total_bytes")
+        t = tables.text
         rows.setdefault(
             run.device,
             {
                 "device": run.device,
-                "hostname": str(h.get("hostname", "n/a")),
-                "board": str(h.get("board_model") or "n/a"),
-                "cpu": str(h.get("cpu_model", "n/a")),
-                "cpus (logical / physical)": f"{h.get('logical_cpus', '?')} / {h.get('physical_cpus', '?')}",
+                "hostname": t(h.get("hostname")),
+                "board": t(h.get("board_model")),
+                "cpu": t(h.get("cpu_model")),
+                "cpus (logical / physical)": f"{t(h.get('logical_cpus'))} / {t(h.get('physical_cpus'))}",
                 "memory (GiB)": f"{mem / 2**30:.1f}" if mem else "n/a",
-                "accelerators": ", ".join(h.get("cuda_devices") or []) or "none",
-                "os": str(h.get("os", "n/a")),
-                "torch": str((run.meta.get("packages") or {}).get("torch", "n/a")),
+                "accelerators": ", ".join(str(d) for d in h.get("cuda_devices") or []) or "none",
+                "os": t(h.get("os")),
+                "torch": t((run.meta.get("packages") or {}).get("torch")),
             },
         )
     sec.blocks.append(Table(pd.DataFrame(list(rows.values()))))
@@ -304,8 +521,8 @@ def _provenance(a: Analysis) -> Section:
         sec.blocks.append(Table(pd.DataFrame(rows)))
     meters = {run.name: run.meta["meters"] for run in a.runs if run.meta.get("meters")}
     profiler = {run.name: run.config.get("profiler") for run in a.runs if run.config.get("profiler")}
-    items = [f"{name}: meters {value}" for name, value in meters.items()]
-    items += [f"{name}: profiler {value}" for name, value in profiler.items()]
+    items = [f"{name}: meters {tables.text(value)}" for name, value in meters.items()]
+    items += [f"{name}: profiler settings {tables.text(value)}" for name, value in profiler.items()]
     if items:
         sec.blocks.append(Bullets(items))
     return sec

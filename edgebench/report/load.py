@@ -15,8 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from edgebench.results.lock import run_dir_in_use
 from edgebench.results.reader import RunFiles, read_run
-from edgebench.results.store import CLIENTS_CSV, ROUNDS_CSV
+from edgebench.results.store import CLIENTS_CSV, PARTITION_CSV, ROUNDS_CSV
 
 # Config sections that do not change what is being compared: seeds are aggregated, devices are
 # compared side by side, methods are compared against each other, output paths are irrelevant.
@@ -35,9 +36,14 @@ class RunData(RunFiles):
     def name(self) -> str:
         return self.path.name
 
-    @property
+    @cached_property
     def status(self) -> str:
-        return str(self.meta.get("status") or "unknown (no run.json)")
+        """run.json `status` (`running`, `complete`, `interrupted`, `failed: ...`); a `running` run whose
+        directory lock no process holds was killed before it could record why, and is shown so."""
+        status = str(self.meta.get("status") or "unknown (no run.json)")
+        if status == "running" and run_dir_in_use(self.path) is False:
+            return "stopped: killed while running (no process holds its lock)"
+        return status
 
     @property
     def failed(self) -> bool:
@@ -121,6 +127,43 @@ class RunData(RunFiles):
         info = self.method_info(label)
         text = json.dumps({"m": info.get("method"), "p": info.get("params")}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+    def params(self, label: str) -> dict[str, Any]:
+        """The method's validated parameters (run.json), else those of its config entry."""
+        return dict(self.method_info(label).get("params") or {})
+
+    @cached_property
+    def partition(self) -> pd.DataFrame | None:
+        """partition.csv (client_id, num_examples, one column per label), None when absent or unreadable."""
+        path = self.path / PARTITION_CSV
+        try:
+            return pd.read_csv(path) if path.is_file() else None
+        except (OSError, ValueError):
+            return None
+
+    def majority_class(self) -> tuple[float | None, str]:
+        """(majority-class rate, where it came from): test label counts in run.json `data`, else the train
+        label counts of partition.csv, else 1 / number of labels; (None, why) when none is recorded."""
+        data = self.meta.get("data") or {}
+        for key, where in (("test_label_counts", "test split"), ("train_label_counts", "train split")):
+            counts = data.get(key)
+            if isinstance(counts, dict) and sum(counts.values()) > 0:
+                top = max(counts, key=lambda k: counts[k])
+                rate = counts[top] / sum(counts.values())
+                return rate, f"{where} label counts in run.json (majority class '{top}')"
+        part = self.partition
+        if part is not None:
+            labels = [c for c in part.columns if c not in ("client_id", "num_examples")]
+            totals = part[labels].sum(numeric_only=True) if labels else pd.Series(dtype=float)
+            if len(totals) and totals.sum() > 0:
+                top = str(totals.idxmax())
+                return float(totals.max() / totals.sum()), (
+                    f"train label counts in {PARTITION_CSV} (majority class '{top}'; test counts not recorded)"
+                )
+        names = data.get("label_names")
+        if names:
+            return 1.0 / len(names), f"1 / {len(names)} labels (no label counts recorded)"
+        return None, "no label counts recorded"
 
     def planned_rounds(self) -> int | None:
         rounds = (self.config.get("federation") or {}).get("rounds")

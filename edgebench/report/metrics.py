@@ -4,11 +4,14 @@ Conventions (repeated in docs/report.md):
 * per-round client time = mean over the round's clients, then mean over rounds;
 * a round's energy = sum over its clients, only when every client of the round was measured;
 * total energy = sum over measured client windows (`energy_coverage` < 1 says some were not);
-* cumulative bytes = bytes_down + bytes_up summed over rounds 1..t (rounds.csv).
+* cumulative bytes = bytes_down + bytes_up summed over rounds 1..t (rounds.csv);
+* last-30 % accuracy = mean `eval_accuracy` over the evaluated rounds among the last ceil(0.3 x R) of the
+  R completed rounds (the last evaluated round when none of them was evaluated).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -16,6 +19,62 @@ import pandas as pd
 
 PHASES = ("download_s", "train_s", "upload_s")
 NET_ENERGY = "energy_net_j"
+LAST_SHARE = 0.3
+# Window flags (clients.csv window_flags) that keep a window out of time and energy verdicts.
+EXCLUDING_FLAGS = ("contended", "implausible")
+
+
+def window_flags(text: object) -> tuple[set[str], dict[str, set[str]]]:
+    """(flags of the whole client window, {phase: flags}) from a `window_flags` cell (`a;train:b`)."""
+    whole: set[str] = set()
+    phases: dict[str, set[str]] = {}
+    if isinstance(text, str):
+        for flag in (f.strip() for f in text.split(";")):
+            if not flag:
+                continue
+            phase, sep, name = flag.partition(":")
+            if sep:
+                phases.setdefault(phase, set()).add(name)
+            else:
+                whole.add(flag)
+    return whole, phases
+
+
+def exclusion_flags(text: object, phase: str | None = None) -> list[str]:
+    """The excluding flags (contended, implausible) that apply to one quantity of a client window.
+
+    `phase` None: the whole window (its own flags and every phase's); else that phase (`train`, ...): the
+    window's own flags and that phase's.
+    """
+    whole, phases = window_flags(text)
+    found = set(whole)
+    for name, flags in phases.items():
+        if phase is None or name == phase:
+            found |= flags
+    return [f for f in EXCLUDING_FLAGS if f in found]
+
+
+def accepted(clients: pd.DataFrame) -> pd.DataFrame:
+    """Client rows whose reply was used (status `accepted`, or no status recorded)."""
+    status = clients["status"].fillna("").astype(str) if "status" in clients else pd.Series("", index=clients.index)
+    return clients[(status == "") | (status == "accepted")]
+
+
+def last_share_rounds(rounds_completed: int) -> int:
+    """How many final rounds make up the last 30 % of `rounds_completed` (at least one)."""
+    return max(1, math.ceil(round(LAST_SHARE * rounds_completed, 9)))
+
+
+def last_share_accuracy(rounds: pd.DataFrame) -> float:
+    """Mean eval_accuracy over the evaluated rounds among the last 30 % of rounds (NaN when never evaluated)."""
+    evals = rounds.dropna(subset=["eval_accuracy"])
+    if rounds.empty or evals.empty:
+        return float("nan")
+    last = int(rounds["round"].max())
+    window = evals[evals["round"] > last - last_share_rounds(int(rounds["round"].nunique()))]
+    if window.empty:
+        window = evals.sort_values("round").tail(1)
+    return float(window["eval_accuracy"].mean())
 
 
 def provenance_kind(text: str) -> str:
@@ -96,6 +155,7 @@ def method_metrics(
     m: dict[str, Any] = {"rounds_completed": int(rounds["round"].nunique())}
     m["final_accuracy"] = float(evals["eval_accuracy"].iloc[-1]) if len(evals) else np.nan
     m["best_accuracy"] = float(evals["eval_accuracy"].max()) if len(evals) else np.nan
+    m["last30_accuracy"] = last_share_accuracy(rounds)
     m["rounds_to_target"] = np.nan
     m["bytes_to_target"] = np.nan
     if target_accuracy is not None and len(evals):
@@ -139,4 +199,87 @@ def method_metrics(
         m["modules"] = m["pruned_modules"] = np.nan
         m["ranks_vary"] = False
     m["has_budget"] = bool(rounds["budget"].notna().any())
+    m["comm_time_est_s_per_window"] = _mean(clients["comm_time_est_s"])
+    m["comm_energy_est_j_per_round"] = _mean(rounds["comm_energy_est_j"])
+    m["comm_energy_est_total_j"] = float(rounds["comm_energy_est_j"].sum(min_count=1))
+    m["comm_time_est_total_s"] = float(rounds["comm_time_est_s"].sum(min_count=1))
     return m
+
+
+def _mean(values: pd.Series) -> float:
+    return float(values.mean()) if values.notna().any() else float("nan")
+
+
+def to_target(rounds_frame: pd.DataFrame, clients: pd.DataFrame, target: float | None) -> dict[str, Any]:
+    """Rounds, bytes, device time and energy until `eval_accuracy` first reaches `target` (NaN: never).
+
+    * bytes: cumulative down + up over every client up to that round (rounds.csv);
+    * time: per round, the mean client window (`total_s`) plus the mean *estimated* link time
+      (`comm_time_est_s`), summed over the rounds: the time a client device spends, with clients running in
+      parallel. A window flagged contended or implausible counts as the median of the method's clean windows
+      (no clean window: NaN);
+    * energy: sum of the clients' `energy_j` (flagged windows counted as the clean median; NaN when a window
+      was not measured); radio energy: sum of the *estimated* `comm_energy_est_j`.
+    """
+    keys = (
+        "rounds_to_target",
+        "bytes_to_target",
+        "compute_s_to_target",
+        "link_s_to_target",
+        "time_to_target_s",
+        "energy_to_target_j",
+        "radio_energy_to_target_j",
+    )
+    out: dict[str, Any] = dict.fromkeys(keys, float("nan"))
+    out["target"] = float("nan") if target is None else float(target)
+    evals = rounds_frame.dropna(subset=["eval_accuracy"])
+    if target is None or evals.empty:
+        return out
+    hit = evals[evals["eval_accuracy"] >= target - 1e-12]
+    if hit.empty:
+        return out
+    last = int(hit["round"].iloc[0])
+    out["rounds_to_target"] = float(last)
+    out["bytes_to_target"] = float(hit["cum_bytes"].iloc[0])
+    rows = accepted(clients)
+    rows = rows[rows["round"] <= last]
+    if rows.empty:
+        return out
+    compute = _clean_substituted(rows, "total_s")
+    link = rows["comm_time_est_s"]
+    by_round = rows.assign(_c=compute, _l=link).groupby("round")
+    out["compute_s_to_target"] = float(by_round["_c"].mean().sum(min_count=1))
+    if link.notna().all():
+        out["link_s_to_target"] = float(by_round["_l"].mean().sum())
+    out["time_to_target_s"] = out["compute_s_to_target"] + (
+        0.0 if math.isnan(out["link_s_to_target"]) else out["link_s_to_target"]
+    )
+    energy = _clean_substituted(rows, "energy_j")
+    out["energy_to_target_j"] = float(energy.sum()) if energy.notna().all() else float("nan")
+    radio = rows["comm_energy_est_j"]
+    out["radio_energy_to_target_j"] = float(radio.sum()) if radio.notna().all() else float("nan")
+    return out
+
+
+def clean_mask(rows: pd.DataFrame, phase: str | None = None) -> pd.Series:
+    """True for client windows with no excluding flag (for `phase`, see `exclusion_flags`)."""
+    flags = rows["window_flags"] if "window_flags" in rows else pd.Series("", index=rows.index)
+    return flags.map(lambda t: not exclusion_flags(t, phase)).astype(bool)
+
+
+def _clean_substituted(rows: pd.DataFrame, column: str) -> pd.Series:
+    """`column` with flagged windows replaced by the median of the clean ones (all NaN without a clean one)."""
+    clean = clean_mask(rows)
+    values = rows[column].astype(float)
+    good = values[clean].dropna()
+    fill = float(good.median()) if len(good) else float("nan")
+    return values.where(clean, fill)
+
+
+def accuracy_within_bytes(rounds_frame: pd.DataFrame, budget: float | None) -> float:
+    """Accuracy of the last evaluated round whose cumulative bytes fit in `budget` (NaN: none does)."""
+    if budget is None or math.isnan(budget):
+        return float("nan")
+    evals = rounds_frame.dropna(subset=["eval_accuracy", "cum_bytes"])
+    fits = evals[evals["cum_bytes"] <= budget * (1 + 1e-9)]
+    return float(fits["eval_accuracy"].iloc[-1]) if len(fits) else float("nan")

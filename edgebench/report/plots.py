@@ -15,12 +15,20 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from edgebench.report.metrics import accepted, exclusion_flags
 from edgebench.report.style import MB, MIB, PHASE_STYLE, LineStyle, new_figure, save_figure, style_for
 from edgebench.report.summary import Analysis, Series
 
 ROUND_AXIS = "round (1-based)"
+# How flagged client windows are drawn in the time and energy figures.
+FLAG_STYLE = {
+    "contended": {"marker": "x", "color": "#D00000", "label": "contended window (other processes busy)"},
+    "implausible": {"marker": "^", "color": "#E69F00", "label": "implausible meter reading"},
+}
+CHANCE_STYLE = {"color": "#555555", "linestyle": (0, (1, 2)), "linewidth": 1.2}
 
 
 class Skip(Exception):
@@ -67,32 +75,38 @@ class Plotter:
                 "accuracy_vs_round",
                 "Accuracy vs round",
                 self.accuracy_vs_round,
-                "Global test accuracy after each evaluated round; band = ±1 std over seeds.",
+                "Global test accuracy after each evaluated round; band = ±1 std over seeds; dotted grey line = "
+                "majority-class rate (chance level).",
             ),
             (
                 "accuracy_vs_mb",
                 "Accuracy vs cumulative MB transmitted",
                 self.accuracy_vs_mb,
-                "Accuracy against cumulative downlink + uplink payload (1 MB = 10^6 bytes).",
+                "Accuracy against cumulative downlink + uplink payload (1 MB = 10^6 bytes); dotted grey line = "
+                "majority-class rate; dashed vertical line = the smallest method's total bytes (the budget of "
+                "'accuracy within budget').",
             ),
             (
                 "client_time_phases",
                 "Per-round mean client time by phase",
                 self.client_time,
-                "Mean client wall time per round, stacked download / train / upload.",
+                "Mean client wall time per round, stacked download / train / upload; dots = single client windows, "
+                "red x = window flagged contended, orange triangle = implausible (left out of verdicts).",
             ),
             (
                 "energy_per_round",
                 "Energy per round",
                 self.energy_per_round,
                 "Sum of the clients' energy per round (only rounds where every client was measured). "
-                "Dotted lines with hollow markers are estimated, not measured.",
+                "Dotted lines with hollow markers are estimated, not measured. Red x / orange triangle: the round "
+                "has a window flagged contended / implausible (drawn on the axis when the round has no energy).",
             ),
             (
                 "peak_memory",
                 "Peak memory per round",
                 self.peak_memory,
-                "Highest client peak within the round: host RSS and, when CUDA was used, accelerator allocator peak.",
+                "Highest peak over the round's client windows of the process that ran the client: host RSS "
+                "and, when CUDA was used, the accelerator allocator peak. Axes start at zero.",
             ),
         ]
         for name, title, draw, caption in plots:
@@ -162,6 +176,7 @@ class Plotter:
                 va="bottom",
                 fontsize=8,
             )
+        self._chance_lines(ax)
         ax.set(xlabel=ROUND_AXIS, ylabel="test accuracy (%)", title="Accuracy vs round")
         _integer_x(ax)
         _finish(ax)
@@ -180,6 +195,12 @@ class Plotter:
                 self._line(ax, s, f["cum_bytes"] / MB, f["eval_accuracy"] * 100)
         if self.a.target_accuracy is not None:
             ax.axhline(self.a.target_accuracy * 100, color="black", linewidth=0.8, linestyle=(0, (2, 2)))
+        self._chance_lines(ax)
+        budgets = {g.budget_bytes for g in self.a.groups if not math.isnan(g.budget_bytes)}
+        if len(budgets) == 1:
+            ax.axvline(
+                budgets.pop() / MB, color="black", linewidth=0.8, linestyle="--", label="smallest total (byte budget)"
+            )
         ax.set(
             xlabel="cumulative MB transmitted (down + up, 1 MB = 10^6 bytes)",
             ylabel="test accuracy (%)",
@@ -187,6 +208,22 @@ class Plotter:
         )
         _finish(ax)
         return fig
+
+    def _chance_lines(self, ax: Axes) -> None:
+        """A dotted line at each majority-class rate (one per distinct level; label says where it came from)."""
+        for rate, _source in self.a.chance_levels:
+            ax.axhline(rate * 100, label=f"majority class {rate * 100:.1f} % (chance)", **CHANCE_STYLE)
+
+    def _flagged(self, s: Series) -> pd.DataFrame:
+        """Accepted client windows of the series with `round`, `total_s` and their excluding flags."""
+        frames = [accepted(r.clients) for r in s.runs]
+        rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["round", "total_s"])
+        flags = rows["window_flags"] if "window_flags" in rows else pd.Series("", index=rows.index)
+        return rows.assign(_flags=flags.map(lambda t: exclusion_flags(t, None)))
+
+    def _flag_markers(self, ax: Axes, xs: object, ys: object, flag: str, size: float = 30) -> None:
+        st = FLAG_STYLE[flag]
+        ax.scatter(xs, ys, marker=st["marker"], color=st["color"], s=size, linewidths=1.5, zorder=5, clip_on=False)
 
     # -- time --------------------------------------------------------------------------------
     def client_time(self) -> Figure:
@@ -196,6 +233,7 @@ class Plotter:
             raise Skip("no client phase times in clients.csv (download_s / train_s / upload_s empty)")
         fig = new_figure(7.5, 1.2 + 1.9 * len(shown))
         axes = fig.subplots(len(shown), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+        seen_flags: set[str] = set()
         for ax, s in zip(axes, shown, strict=True):
             f = self.frames[s.display]
             bottom = np.zeros(len(f))
@@ -214,10 +252,26 @@ class Plotter:
                     label=label,
                 )
                 bottom = bottom + np.nan_to_num(values)
+            windows = self._flagged(s)
+            clean = windows[windows["_flags"].map(len) == 0]
+            ax.scatter(clean["round"], clean["total_s"], marker=".", color="black", s=12, zorder=4)
+            for flag in FLAG_STYLE:
+                hit = windows[windows["_flags"].map(lambda fs, f=flag: f in fs)]
+                if len(hit):
+                    seen_flags.add(flag)
+                    self._flag_markers(ax, hit["round"], hit["total_s"], flag)
             ax.set_title(s.display, fontsize=9, loc="left")
             ax.set_ylabel("time (s)")
+            ax.set_ylim(bottom=0)
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8, title="client phase")
+        handles, labels = list(handles), list(labels)
+        handles.append(Line2D([], [], marker=".", color="black", linestyle="none"))
+        labels.append("one client window")
+        for flag in sorted(seen_flags):
+            st = FLAG_STYLE[flag]
+            handles.append(Line2D([], [], marker=st["marker"], color=st["color"], linestyle="none", markersize=7))
+            labels.append(st["label"])
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8, title="client phase / window")
         axes[-1].set_xlabel(ROUND_AXIS)
         _integer_x(axes[-1])
         fig.suptitle("Mean client time per round, by phase")
@@ -250,17 +304,24 @@ class Plotter:
                         label=f"{s.display} (estimated)",
                         **{**st.kwargs(), "linestyle": ":", "markerfacecolor": "white", "linewidth": 1.2},
                     )
+            for s in shown:
+                f = self.frames[s.display].set_index("round")[col]
+                windows = self._flagged(s)
+                for flag in FLAG_STYLE:
+                    rounds = sorted(set(windows[windows["_flags"].map(lambda fs, fl=flag: fl in fs)]["round"]))
+                    if not rounds:
+                        continue
+                    ys = [0.0 if math.isnan(f.get(r, float("nan"))) else float(f[r]) for r in rounds]
+                    self._flag_markers(ax, rounds, ys, flag, size=60)
+                    ax.scatter(
+                        [],
+                        [],
+                        marker=FLAG_STYLE[flag]["marker"],
+                        color=FLAG_STYLE[flag]["color"],
+                        label=f"{s.display}: round with {flag} window(s)",
+                    )
             if any_est:
-                ax.text(
-                    0.99,
-                    0.02,
-                    "dotted, hollow markers = ESTIMATED",
-                    transform=ax.transAxes,
-                    ha="right",
-                    va="bottom",
-                    fontsize=8,
-                    style="italic",
-                )
+                ax.set_title("dotted lines, hollow markers = ESTIMATED energy", fontsize=8, style="italic", loc="left")
             ax.set_ylabel(ylabel)
             ax.set_ylim(bottom=0)
             _finish(ax)
@@ -287,8 +348,8 @@ class Plotter:
         panels = [
             (c, t, sh)
             for c, t, sh in (
-                ("peak_rss_bytes", "peak host RSS (MiB)", rss),
-                ("peak_accel_bytes", "peak accelerator memory (MiB)", accel),
+                ("peak_rss_bytes", "peak RSS of the client's process (MiB)", rss),
+                ("peak_accel_bytes", "peak CUDA allocated, client's process (MiB)", accel),
             )
             if sh
         ]
@@ -299,10 +360,11 @@ class Plotter:
                 f = self.frames[s.display].dropna(subset=[col])
                 self._line(ax, s, f["round"], f[col] / MIB)
             ax.set_ylabel(ylabel)
+            ax.set_ylim(bottom=0)
             _finish(ax)
         axes[-1].set_xlabel(ROUND_AXIS)
         _integer_x(axes[-1])
-        fig.suptitle("Peak memory per round (max over the round's clients)")
+        fig.suptitle("Peak memory of the process running the client, per round (max over the round's clients)")
         if not accel:
             self.skipped.append(("Peak accelerator memory", "not measured: " + self._memory_provenance()))
         return fig
@@ -370,7 +432,7 @@ class Plotter:
                 label="pruned (rank 0)",
             )
             if len(yy):
-                ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+                ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.12), fontsize=8, frameon=False)
         step = max(1, math.ceil(len(modules) / 40))
         ax.set_yticks(range(0, len(modules), step), short[::step], fontsize=7)
         cbar = fig.colorbar(mesh, ax=ax, extend="min")
@@ -395,6 +457,7 @@ class Plotter:
         ax.set(xlabel=ROUND_AXIS, ylabel="pruned modules (count)", title="Pruned modules per round")
         ax.set_ylim(bottom=0)
         _integer_x(ax)
+        _integer_y(ax)
         _finish(ax)
         return fig
 
@@ -434,6 +497,7 @@ class Plotter:
         ax.set(xlabel=ROUND_AXIS, ylabel="total rank (sum over modules)", title="Rank budget vs active rank")
         ax.set_ylim(bottom=0)
         _integer_x(ax)
+        _integer_y(ax)
         _finish(ax)
         return fig
 
@@ -445,8 +509,8 @@ class Plotter:
             ("client train time per round (s)", "client_train_s_per_round", 1.0),
             ("energy per round (J)", "energy_per_round_j", 1.0),
             ("transmitted, down + up (MB)", "bytes_total", 1 / MB),
-            ("peak host RSS (MiB)", "peak_rss_bytes", 1 / MIB),
-            ("peak accelerator memory (MiB)", "peak_accel_bytes", 1 / MIB),
+            ("peak RSS, client process (MiB)", "peak_rss_bytes", 1 / MIB),
+            ("peak CUDA allocated, client process (MiB)", "peak_accel_bytes", 1 / MIB),
         ]
         metrics = [m for m in metrics if table[m[1]].notna().any()]
         devices = self.a.devices
@@ -504,13 +568,18 @@ class Plotter:
 
 
 def _finish(ax: Axes) -> None:
+    """Grid, and the legend outside the plotting area (right of it), so that it never covers data."""
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
 def _integer_x(ax: Axes) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _integer_y(ax: Axes) -> None:
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _short_names(modules: list[str]) -> list[str]:

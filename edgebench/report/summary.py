@@ -1,9 +1,13 @@
-"""Group runs into series (settings x device x method), aggregate seeds, compare with the baseline.
+"""Group runs into series (settings x device x method), aggregate seeds, compare the candidate with every baseline.
 
 A *series* is one method label on one device under one set of shared settings (the config without
 seed, device, methods and output). Runs of a series that differ only by seed are aggregated to mean,
 sample std and n. Rows of a method that did not finish (failed or killed run) are used only when
 the series has no finished run, and the series is then marked `partial`.
+
+A *group* is one device under one set of settings: its series are compared with each other. Each group
+has a chance level (majority-class rate), a target accuracy (given, else 95 % of the best last-30 %
+accuracy) and a byte budget (the smallest series' total bytes). Verdict rules: edgebench.report.verdicts.
 """
 
 from __future__ import annotations
@@ -18,15 +22,40 @@ import pandas as pd
 
 from edgebench.methods import methods_with_role
 from edgebench.report.load import RunData
-from edgebench.report.metrics import completed_only, method_metrics, per_round
+from edgebench.report.metrics import (
+    accuracy_within_bytes,
+    completed_only,
+    is_estimated,
+    method_metrics,
+    per_round,
+    to_target,
+)
+from edgebench.report.verdicts import (
+    TARGET_SHARE,
+    AccuracyVerdict,
+    BytesVerdict,
+    MedianVerdict,
+    accuracy_verdict,
+    bytes_verdict,
+    clean_values,
+    did_not_learn,
+    median_verdict,
+)
 
 # Summary metrics aggregated over seeds (mean, std); units in the names.
 METRICS = (
     "rounds_completed",
     "final_accuracy",
     "best_accuracy",
+    "last30_accuracy",
     "rounds_to_target",
     "bytes_to_target",
+    "compute_s_to_target",
+    "link_s_to_target",
+    "time_to_target_s",
+    "energy_to_target_j",
+    "radio_energy_to_target_j",
+    "accuracy_at_budget",
     "bytes_down_total",
     "bytes_up_total",
     "bytes_total",
@@ -46,6 +75,10 @@ METRICS = (
     "final_active_modules",
     "modules",
     "pruned_modules",
+    "comm_time_est_s_per_window",
+    "comm_energy_est_j_per_round",
+    "comm_time_est_total_s",
+    "comm_energy_est_total_j",
 )
 PER_ROUND_VALUES = (
     "eval_accuracy",
@@ -114,6 +147,28 @@ class Series:
     def energy_estimated(self) -> bool:
         return any(r.metrics["energy_estimated"] for r in self.runs)
 
+    @property
+    def group(self) -> tuple[str, str]:
+        return (self.settings, self.device)
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        mr = (self.runs or self.excluded)[0]
+        return mr.run.params(self.label)
+
+    def clients(self) -> pd.DataFrame:
+        """Client rows of every run of the series (all seeds), freshly indexed."""
+        frames = [r.clients for r in self.runs if not r.clients.empty]
+        return pd.concat(frames, ignore_index=True) if frames else (self.runs[0].clients.iloc[0:0].copy())
+
+    def accuracy_by_seed(self) -> dict[object, float]:
+        """Last-30 % accuracy per seed (runs without a seed keyed by directory; a repeated seed averaged)."""
+        values: dict[object, list[float]] = {}
+        for r in self.runs:
+            key = r.run.seed if r.run.seed is not None else str(r.run.path)
+            values.setdefault(key, []).append(r.metrics["last30_accuracy"])
+        return {k: _nanmean(v) for k, v in values.items()}
+
     def per_round(self) -> pd.DataFrame:
         """Per-round values averaged over seeds: `<value>` (mean), `<value>_std`, `n` and `energy_estimated`."""
         frames = [r.rounds_frame.assign(_run=i) for i, r in enumerate(self.runs)]
@@ -130,20 +185,81 @@ class Series:
 
 
 @dataclass
+class Group:
+    """One device under one set of settings: chance level, target accuracy and byte budget of its series."""
+
+    settings: str
+    device: str
+    series: list[Series]
+    chance: float | None = None
+    chance_source: str = ""
+    target: float | None = None
+    target_source: str = ""
+    budget_bytes: float = float("nan")
+    budget_series: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.settings, self.device)
+
+
+@dataclass
+class Comparison:
+    """The candidate against one other method of its group, every measure with its verdict."""
+
+    group: Group
+    candidate: Series
+    baseline: Series
+    role: str
+    chosen_by: str
+    bytes: BytesVerdict
+    time: list[MedianVerdict]
+    energy: list[MedianVerdict]
+    accuracy: AccuracyVerdict
+
+    @property
+    def partial(self) -> bool:
+        return self.candidate.partial or self.baseline.partial
+
+    def measure(self, quantity: str) -> MedianVerdict | None:
+        return next((v for v in (*self.time, *self.energy) if v.quantity == quantity), None)
+
+    def verdicts(self) -> list[tuple[str, str]]:
+        """(measure, verdict) of the headline measures: bytes, times, energy, accuracy."""
+        out = [("bytes", self.bytes.verdict)]
+        out += [(v.quantity, v.verdict) for v in (*self.time, *self.energy) if v.quantity in HEADLINE_MEASURES]
+        out.append(("accuracy", self.accuracy.verdict))
+        return out
+
+
+@dataclass
 class Analysis:
-    """Everything the renderers need: runs, series, the summary table and the headline."""
+    """Everything the renderers need: runs, series, groups, the summary table and the comparisons."""
 
     runs: list[RunData]
     series: list[Series]
     summary: pd.DataFrame
-    headline: list[dict[str, Any]]
+    comparisons: list[Comparison]
     notes: list[tuple[str, str]]
     baseline: str
     target_accuracy: float | None
+    groups: list[Group] = field(default_factory=list)
 
     @property
     def devices(self) -> list[str]:
         return list(dict.fromkeys(s.device for s in self.series))
+
+    def group_of(self, s: Series) -> Group | None:
+        return next((g for g in self.groups if g.key == s.group), None)
+
+    @property
+    def chance_levels(self) -> list[tuple[float, str]]:
+        """Distinct (majority-class rate, source) over the groups."""
+        levels = {}
+        for g in self.groups:
+            if g.chance is not None:
+                levels.setdefault(round(g.chance, 9), (g.chance, g.chance_source))
+        return list(levels.values())
 
 
 def collect_series(runs: Sequence[RunData], target_accuracy: float | None) -> list[Series]:
@@ -233,7 +349,26 @@ def series_row(s: Series) -> dict[str, Any]:
     row["memory_provenance"] = " | ".join(dict.fromkeys(p for r in s.runs for p in r.metrics["memory_provenance"]))
     row["ranks_vary"] = any(r.metrics["ranks_vary"] for r in s.runs)
     row["has_budget"] = any(r.metrics["has_budget"] for r in s.runs)
+    row.update(window_summary(s))
     return row
+
+
+def window_summary(s: Series) -> dict[str, Any]:
+    """Clean-window medians (client window, estimated link, end-to-end) and counts of flagged windows."""
+    clients = s.clients()
+    out: dict[str, Any] = {}
+    compute, w = clean_values(clients, clients["total_s"], None)
+    link, _ = clean_values(clients, clients["comm_time_est_s"], None)
+    e2e, _ = clean_values(clients, clients["total_s"] + clients["comm_time_est_s"], None)
+    out["windows"] = w.total
+    out["windows_clean"] = w.clean
+    out["windows_contended"] = w.excluded.get("contended", 0)
+    out["windows_implausible"] = w.excluded.get("implausible", 0)
+    out["windows_excluded"] = w.excluded_windows
+    out["window_s_median_clean"] = float(compute.median()) if len(compute) else float("nan")
+    out["link_s_median_est"] = float(link.median()) if len(link) else float("nan")
+    out["end_to_end_s_median"] = float(e2e.median()) if len(e2e) else float("nan")
+    return out
 
 
 def _baseline_method(series: Sequence[Series]) -> str:
@@ -298,55 +433,150 @@ def add_ratios(table: pd.DataFrame, series: list[Series], baseline: str) -> pd.D
     return pd.DataFrame(rows)
 
 
-def _verdict(value: float, lower_is_better: bool, tolerance: float = 1e-9) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if lower_is_better:
-        value = 1.0 - value
-    if abs(value) <= tolerance:
-        return "tie"
-    return "better" if value > 0 else "worse"
+# -- groups: chance level, target, byte budget --------------------------------------------------------
 
 
-def headline(table: pd.DataFrame, series: list[Series], baseline: str) -> list[dict[str, Any]]:
-    """Per settings x device: did each candidate method (else the best non-baseline method) beat the baseline?"""
-    out = []
-    rows = {r["series"]: r for r in table.to_dict("records")}
-    groups = list(dict.fromkeys((s.settings, s.device) for s in series))
-    candidate_methods = methods_with_role("candidate")
-    for settings, device in groups:
-        peers = [s for s in series if (s.settings, s.device) == (settings, device)]
-        base = next((s for s in peers if s.label == baseline), None) or (
-            find_baseline(series, peers[0], baseline) if peers else None
-        )
-        others = [s for s in peers if s is not base]
-        candidates = [s for s in others if s.registry in candidate_methods]
-        if not candidates and others:
-            candidates = [max(others, key=lambda s: _nan_low(rows[s.display]["final_accuracy"]))]
-        for cand in candidates:
-            r = rows[cand.display]
-            if cand.registry in candidate_methods:
-                chosen_by = f"registry method {cand.registry}"
+def build_groups(series: list[Series], target_accuracy: float | None) -> list[Group]:
+    """One Group per settings x device, with its chance level, target accuracy and byte budget; fills in
+    every method run's cost-to-target and accuracy-within-budget metrics."""
+    groups = []
+    for key in dict.fromkeys(s.group for s in series):
+        members = [s for s in series if s.group == key]
+        g = Group(*key, series=members)
+        first = members[0].runs[0].run
+        g.chance, g.chance_source = first.majority_class()
+        means = {s.display: _nanmean([r.metrics["last30_accuracy"] for r in s.runs]) for s in members}
+        if target_accuracy is not None:
+            g.target, g.target_source = target_accuracy, "given (--target-accuracy)"
+        else:
+            learned = {k: v for k, v in means.items() if not math.isnan(v) and not did_not_learn(v, g.chance)}
+            if learned:
+                best = max(learned, key=lambda k: learned[k])
+                g.target = TARGET_SHARE * learned[best]
+                g.target_source = (
+                    f"{TARGET_SHARE * 100:g} % of the best last-30 % accuracy ({best}: {learned[best] * 100:.1f} %)"
+                )
             else:
-                chosen_by = f"best final accuracy among non-baseline methods (no {' or '.join(candidate_methods)} run)"
-            entry = {
-                "settings": settings,
-                "device": device,
-                "candidate": cand.display,
-                "baseline": base.display if base else "",
-                "candidate_label": cand.label,
-                "baseline_label": base.label if base else "",
-                "chosen_by": chosen_by,
-                "partial": cand.partial or bool(base and base.partial),
-                "bytes": (r["bytes_ratio"], _verdict(r["bytes_ratio"], True)),
-                "train time": (r["train_time_ratio"], _verdict(r["train_time_ratio"], True)),
-                "energy": (r["energy_ratio"], _verdict(r["energy_ratio"], True)),
-                "accuracy": (r["accuracy_delta_pts"], _verdict(r["accuracy_delta_pts"], False)),
-                "energy_estimated": bool(r["ratio_energy_estimated"]),
-                "estimated_series": [s.display for s in (cand, base) if s is not None and s.energy_estimated],
-                "phrase": r["vs_baseline"],
-            }
-            out.append(entry)
+                g.target_source = "no method learned (all within 2 pts of the majority-class rate): no target"
+        totals = {s.display: _nanmean([r.metrics["bytes_total"] for r in s.runs]) for s in members}
+        totals = {k: v for k, v in totals.items() if not math.isnan(v)}
+        if totals:
+            g.budget_series = min(totals, key=lambda k: totals[k])
+            g.budget_bytes = totals[g.budget_series]
+        for s in members:
+            for mr in (*s.runs, *s.excluded):
+                mr.metrics.update(to_target(mr.rounds_frame, mr.clients, g.target))
+                mr.metrics["accuracy_at_budget"] = accuracy_within_bytes(mr.rounds_frame, g.budget_bytes)
+        groups.append(g)
+    return groups
+
+
+def _nanmean(values: list[float]) -> float:
+    arr = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    return float(arr.mean()) if arr.size else float("nan")
+
+
+# -- comparisons --------------------------------------------------------------------------------------
+
+# (quantity, unit, phase, column or callable of the client rows)
+TIME_MEASURES = (
+    ("download time", "s", "download", "download_s"),
+    ("train time", "s", "train", "train_s"),
+    ("upload time", "s", "upload", "upload_s"),
+    ("client window time", "s", None, "total_s"),
+    ("end-to-end round time (window + estimated link)", "s", None, "end_to_end"),
+)
+ENERGY_MEASURES = (
+    ("energy per client window", "J", None, "energy_j"),
+    ("download energy", "J", "download", "download_energy_j"),
+    ("train energy", "J", "train", "train_energy_j"),
+    ("upload energy", "J", "upload", "upload_energy_j"),
+)
+HEADLINE_MEASURES = (
+    "train time",
+    "client window time",
+    "end-to-end round time (window + estimated link)",
+    "energy per client window",
+)
+
+
+def _values(clients: pd.DataFrame, column: str) -> pd.Series:
+    if column == "end_to_end":
+        return clients["total_s"] + clients["comm_time_est_s"]
+    return clients[column] if column in clients else pd.Series(np.nan, index=clients.index)
+
+
+def baseline_role(candidate: Series, other: Series) -> str:
+    """How `other` relates to the candidate: LoRA at the candidate's r0 (same start), at its r_target (same
+    final budget), another baseline, or another method."""
+    cp, op = candidate.params_dict, other.params_dict
+    r = op.get("r")
+    name = other.registry
+    if isinstance(r, int | float):
+        r0, rt = cp.get("r0"), cp.get("r_target")
+        same_start = isinstance(r0, int | float) and float(r0) == float(r)
+        same_final = isinstance(rt, int | float) and float(rt) == float(r)
+        if same_start and same_final:
+            return f"{name} at r0 = r_target = {r:g} (same start and final budget)"
+        if same_start:
+            return f"{name} at r0 = {r:g} (same start)"
+        if same_final:
+            return f"{name} at r_target = {r:g} (same final budget)"
+    if other.registry in methods_with_role("baseline"):
+        return "other baseline"
+    return "other method"
+
+
+_ROLE_ORDER = ("(same start and final budget)", "(same start)", "(same final budget)", "other baseline")
+
+
+def _role_rank(role: str) -> int:
+    return next((i for i, key in enumerate(_ROLE_ORDER) if key in role), len(_ROLE_ORDER))
+
+
+def compare(group: Group, candidate: Series, other: Series, chosen_by: str) -> Comparison:
+    """Every verdict of `candidate` against `other` (see edgebench.report.verdicts for the rules)."""
+    cc, oc = candidate.clients(), other.clients()
+    cb = _nanmean([r.metrics["bytes_total"] for r in candidate.runs])
+    ob = _nanmean([r.metrics["bytes_total"] for r in other.runs])
+    time = [median_verdict(q, u, (cc, _values(cc, col)), (oc, _values(oc, col)), ph) for q, u, ph, col in TIME_MEASURES]
+    time[-1].estimated = True  # its link part is estimated
+    energy = []
+    estimated = any(is_estimated(p) for p in (*cc["energy_provenance"], *oc["energy_provenance"]))
+    for q, u, ph, col in ENERGY_MEASURES:
+        v = median_verdict(q, u, (cc, _values(cc, col)), (oc, _values(oc, col)), ph, estimated)
+        if ph is None or v.verdict != "n/a":
+            energy.append(v)
+    accuracy = accuracy_verdict(
+        candidate.accuracy_by_seed(), other.accuracy_by_seed(), group.chance, (candidate.display, other.display)
+    )
+    role = baseline_role(candidate, other)
+    return Comparison(group, candidate, other, role, chosen_by, bytes_verdict(cb, ob), time, energy, accuracy)
+
+
+def comparisons(groups: list[Group], baseline: str) -> list[Comparison]:
+    """Per group: every candidate (registered role `candidate`; without one, the best non-baseline method by
+    last-30 % accuracy) against every other method of the group, same-start and same-budget baselines first."""
+    out = []
+    candidate_methods = methods_with_role("candidate")
+    for g in groups:
+        candidates = [s for s in g.series if s.registry in candidate_methods]
+        chosen_by = f"registered role candidate ({', '.join(sorted({s.registry for s in candidates}))})"
+        if not candidates:
+            named = [s for s in g.series if s.label == baseline or s.registry == baseline]
+            others = [s for s in g.series if s not in named] or g.series[1:]
+            if not others:
+                continue
+            best = max(others, key=lambda s: _nan_low(_nanmean([r.metrics["last30_accuracy"] for r in s.runs])))
+            candidates = [best]
+            chosen_by = (
+                f"best last-30 % accuracy among methods other than the baseline '{baseline}' "
+                f"(no {' or '.join(candidate_methods)} run)"
+            )
+        for cand in candidates:
+            rest = [s for s in g.series if s is not cand and s not in candidates]
+            rest.sort(key=lambda s: _role_rank(baseline_role(cand, s)))
+            out += [compare(g, cand, other, chosen_by) for other in rest]
     return out
 
 
@@ -355,27 +585,43 @@ def _nan_low(value: float) -> float:
 
 
 def analyse(runs: Sequence[RunData], baseline: str | None, target_accuracy: float | None) -> Analysis:
-    """Series, summary table with ratios, headline and data notes for a set of loaded runs.
+    """Series, groups, summary table with ratios, comparisons and data notes for a set of loaded runs.
 
     `baseline` None: see `_baseline_method`.
     """
     series = collect_series(runs, target_accuracy)
     if baseline is None:
         baseline = _baseline_method(series)
+    groups = build_groups(series, target_accuracy)
     notes: list[tuple[str, str]] = []
     table = pd.DataFrame([series_row(s) for s in series])
     if series:
+        for col, getter in (
+            ("chance", lambda g: g.chance),
+            ("target", lambda g: g.target),
+            ("budget_bytes", lambda g: g.budget_bytes),
+        ):
+            table[col] = [_or_nan(getter(next(g for g in groups if g.key == s.group))) for s in series]
+        table["did_not_learn"] = [
+            did_not_learn(row["last30_accuracy"], next(g for g in groups if g.key == s.group).chance)
+            for s, row in zip(series, table.to_dict("records"), strict=True)
+        ]
         table = add_ratios(table, series, baseline)
     if series and not any(s.label == baseline or s.registry == baseline for s in series):
         notes.append(("Baseline", f"no method labelled '{baseline}' in these runs; ratios are left blank"))
-    if target_accuracy is None:
-        notes.append(("Target accuracy", "no target accuracy given (--target-accuracy), rounds/bytes to target blank"))
-    else:
-        for s, row in zip(series, table.to_dict("records"), strict=True):
-            if row["target_reached"].startswith("0/"):
-                notes.append(
-                    ("Target accuracy", f"{s.display} never reached {target_accuracy:g}; its columns are blank")
-                )
+    multi = len(groups) > 1
+    for g in groups:
+        where = f" ({g.device}, settings {g.settings})" if multi else ""
+        target = f"{g.target * 100:.1f} %, " if g.target is not None else ""
+        notes.append(("Target accuracy" + where, target + g.target_source))
+        chance = f"{g.chance * 100:.1f} % from " if g.chance is not None else ""
+        notes.append(("Chance level" + where, chance + g.chance_source))
+        if g.target is not None:
+            for s in g.series:
+                if all(math.isnan(r.metrics["rounds_to_target"]) for r in s.runs):
+                    notes.append(
+                        ("Target accuracy", f"{s.display} never reached {g.target * 100:.1f} %: shown as 'never'")
+                    )
     for run in runs:
         if not run.usable:
             notes.append(("Runs", f"{run.name}: skipped ({'; '.join(run.problems)})"))
@@ -391,5 +637,9 @@ def analyse(runs: Sequence[RunData], baseline: str | None, target_accuracy: floa
         if s.partial:
             done = ", ".join(f"{r.run.name}: {r.metrics['rounds_completed']} rounds" for r in s.runs)
             notes.append(("Runs", f"{s.display}: only unfinished runs ({done}); its figures are marked partial"))
-    heads = headline(table, series, baseline) if series else []
-    return Analysis(list(runs), series, table, heads, notes, baseline, target_accuracy)
+    comps = comparisons(groups, baseline) if series else []
+    return Analysis(list(runs), series, table, comps, notes, baseline, target_accuracy, groups)
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)

@@ -1,12 +1,14 @@
 """Human-readable views of the summary table (strings, mean ± std, units in headers).
 
 The CSV keeps raw numbers in contract units; these views are for the Markdown and HTML reports.
-An estimated energy figure is suffixed with `*`; a blank cell reads `n/a` (not measured).
+Every column has one number format (the same decimals in every cell, see `format_column`); a blank
+cell reads `n/a` (not measured); an estimated energy figure is suffixed with `*`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -14,138 +16,266 @@ import pandas as pd
 from edgebench.report.style import MB, MIB
 
 NA = "n/a"
+MAX_DECIMALS = 6
+
+
+def _num(value: Any) -> float:
+    if value is None or isinstance(value, str | bool):
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def column_decimals(values: Sequence[float], kind: str = "num") -> int:
+    """Decimals for a whole column: `count` 0 (1 when a mean is fractional), `pct` 1, `num` three significant
+    digits on the column's largest magnitude (0 to 6 decimals)."""
+    finite = [abs(v) for v in values if not math.isnan(v)]
+    if kind == "pct":
+        return 1
+    if kind == "count":
+        return 0 if all(abs(v - round(v)) < 1e-9 for v in finite) else 1
+    if not finite or max(finite) == 0:
+        return 0
+    return min(MAX_DECIMALS, max(0, 2 - math.floor(math.log10(max(finite)))))
+
+
+def format_number(value: float, decimals: int) -> str:
+    """Fixed-point with thousands separators; NaN is `n/a`; a nonzero value that rounds to zero `< 0.001`."""
+    if math.isnan(value):
+        return NA
+    text = f"{value:,.{decimals}f}"
+    if value != 0 and float(text.replace(",", "")) == 0:
+        return f"< {10**-decimals:.{decimals}f}" if value > 0 else f"> -{10**-decimals:.{decimals}f}"
+    return "0" if text.lstrip("-").strip("0.") == "" and decimals == 0 else text
+
+
+def format_column(values: Sequence[Any], stds: Sequence[Any] | None = None, kind: str = "num") -> list[str]:
+    """One format for every cell of a column: `mean` or `mean ± std` with the column's decimals."""
+    vals = [_num(v) for v in values]
+    spreads = [_num(s) for s in stds] if stds is not None else [float("nan")] * len(vals)
+    decimals = column_decimals(vals, kind)
+    if kind == "count" and any(not math.isnan(s) and s > 1e-9 for s in spreads):
+        decimals = max(decimals, 1)
+    out = []
+    for v, s in zip(vals, spreads, strict=True):
+        text = format_number(v, decimals)
+        if text != NA and not math.isnan(s):
+            text += f" ± {format_number(abs(s), decimals)}"
+        out.append(text)
+    return out
 
 
 def fmt(value: Any, std: Any = float("nan"), scale: float = 1.0, digits: int = 3) -> str:
-    """`value` (times `scale`) to `digits` significant digits, with `± std` when there is a spread.
-
-    Whole numbers print as integers; a std below 1e-9 of the value (float noise) prints as 0.
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """One number on its own (not in a column): `digits` significant digits, `± std` when there is a spread."""
+    v = _num(value) * scale
+    if math.isnan(v):
         return NA
-    x = float(value) * scale
-    spread = None if std is None or (isinstance(std, float) and math.isnan(std)) else abs(float(std) * scale)
-    if spread is not None and spread <= 1e-9 * max(1.0, abs(x)):
-        spread = 0.0
-    whole = abs(x - round(x)) <= 1e-9 * max(1.0, abs(x)) and abs(x) < 1e15 and not spread
-    text = f"{round(x):,}" if whole else _sig(x, digits)
-    if spread is not None:
-        text += f" ± {_sig(spread, 2)}"
-    return text
+    decimals = 0 if v == 0 else min(MAX_DECIMALS, max(0, digits - 1 - math.floor(math.log10(abs(v)))))
+    text = format_number(v, decimals)
+    s = _num(std) * scale
+    return text if math.isnan(s) else f"{text} ± {format_number(abs(s), decimals)}"
 
 
-def _sig(x: float, digits: int) -> str:
-    if x == 0:
-        return "0"
-    if abs(x) >= 10 ** (digits + 2) or abs(x) < 1e-3:
-        return f"{x:.{digits - 1}e}"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
-    return f"{x:,.{decimals}f}"
+def format_bytes(n: Any) -> str:
+    """A byte count for prose: `1.23 MB (1,234,567 bytes)`; `n/a` when unknown."""
+    v = _num(n)
+    if math.isnan(v):
+        return NA
+    return f"{fmt(v / MB)} MB ({round(v):,} bytes)"
 
 
-def _col(row: dict[str, Any], metric: str, scale: float = 1.0, digits: int = 3) -> str:
-    return fmt(row.get(metric), row.get(f"{metric}_std"), scale, digits)
+def _col(rows: list[dict[str, Any]], metric: str, scale: float = 1.0, kind: str = "num", std: bool = True) -> list[str]:
+    values = [_num(r.get(metric)) * scale for r in rows]
+    stds = [_num(r.get(f"{metric}_std")) * scale for r in rows] if std else None
+    return format_column(values, stds, kind)
 
 
-def _ident(row: dict[str, Any]) -> dict[str, str]:
-    return {"series": row["series"], "device": row["device"], "n": str(row["n_runs"]), "data": row["data"]}
+def _ident(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    return {
+        "series": [str(r["series"]) for r in rows],
+        "device": [str(r["device"]) for r in rows],
+        "n": [str(r["n_runs"]) for r in rows],
+        "data": [str(r["data"]) for r in rows],
+    }
 
 
-def accuracy_table(summary: pd.DataFrame, target: float | None) -> pd.DataFrame:
-    tgt = f"{target * 100:g} %" if target is not None else "no target"
-    rows = []
-    for r in summary.to_dict("records"):
-        rows.append(
-            {
-                **_ident(r),
-                "rounds": _col(r, "rounds_completed"),
-                "final acc (%)": _col(r, "final_accuracy", 100),
-                "best acc (%)": _col(r, "best_accuracy", 100),
-                f"rounds to {tgt}": _col(r, "rounds_to_target") + _reached(r, target),
-                f"MB to {tgt}": _col(r, "bytes_to_target", 1 / MB),
-                "down (MB)": _col(r, "bytes_down_total", 1 / MB),
-                "up (MB)": _col(r, "bytes_up_total", 1 / MB),
-            }
-        )
-    return pd.DataFrame(rows)
+def _frame(columns: dict[str, list[str]]) -> pd.DataFrame:
+    return pd.DataFrame(columns)
 
 
-def _reached(row: dict[str, Any], target: float | None) -> str:
-    if target is None:
-        return ""
-    reached, total = row["target_reached"].split("/")
-    if reached == "0":
-        return " (never)"
-    return f" ({reached}/{total} runs)" if reached != total else ""
+def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
+    rows = summary.to_dict("records")
+    learned = ["did not learn" if r.get("did_not_learn") else "yes" for r in rows]
+    return _frame(
+        {
+            **_ident(rows),
+            "rounds": _col(rows, "rounds_completed", kind="count"),
+            "final acc (%)": _col(rows, "final_accuracy", 100, "pct"),
+            "best acc (%)": _col(rows, "best_accuracy", 100, "pct"),
+            "last 30 % acc (%)": _col(rows, "last30_accuracy", 100, "pct"),
+            "learned (> chance + 2 pts)": learned,
+            "down (MB)": _col(rows, "bytes_down_total", 1 / MB),
+            "up (MB)": _col(rows, "bytes_up_total", 1 / MB),
+        }
+    )
+
+
+def target_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Cost to the target accuracy (rounds, MB, device time, energy) and accuracy within the byte budget."""
+    rows = summary.to_dict("records")
+    reached, rounds = [], _col(rows, "rounds_to_target", kind="count")
+    for i, r in enumerate(rows):
+        got, total = str(r["target_reached"]).split("/")
+        if math.isnan(_num(r.get("target"))):
+            reached.append("no target")
+            rounds[i] = NA
+        elif got == "0":
+            reached.append("never reached")
+            rounds[i] = "never"
+        else:
+            reached.append("yes" if got == total else f"{got}/{total} runs")
+    energy = _col(rows, "energy_to_target_j")
+    energy = [e + ("*" if e not in (NA,) and r["energy_estimated"] else "") for e, r in zip(energy, rows, strict=True)]
+    budget = [_num(r.get("budget_bytes")) for r in rows]
+    budget_mb = format_column([b / MB for b in budget])
+    return _frame(
+        {
+            "series": [str(r["series"]) for r in rows],
+            "device": [str(r["device"]) for r in rows],
+            "target acc (%)": _col(rows, "target", 100, "pct", std=False),
+            "reached": reached,
+            "rounds to target": rounds,
+            "MB to target": _col(rows, "bytes_to_target", 1 / MB),
+            "device time to target (s; compute + est. link)": _col(rows, "time_to_target_s"),
+            "energy to target (J)": energy,
+            "radio energy to target (J, estimated)": _col(rows, "radio_energy_to_target_j"),
+            "byte budget (MB)": budget_mb,
+            "acc within budget (%)": _col(rows, "accuracy_at_budget", 100, "pct"),
+        }
+    )
+
+
+def _flag_counts(r: dict[str, Any]) -> str:
+    windows = _num(r.get("windows"))
+    total = 0 if math.isnan(windows) else int(windows)
+    parts = [
+        f"{int(r[k])} {name}"
+        for k, name in (("windows_contended", "contended"), ("windows_implausible", "implausible"))
+        if _num(r.get(k)) > 0
+    ]
+    return f"{', '.join(parts)} of {total}" if parts else f"none of {total}"
 
 
 def time_table(summary: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for r in summary.to_dict("records"):
-        rows.append(
-            {
-                **_ident(r),
-                "download (s)": _col(r, "client_download_s_per_round"),
-                "train (s)": _col(r, "client_train_s_per_round"),
-                "upload (s)": _col(r, "client_upload_s_per_round"),
-                "client total (s)": _col(r, "client_total_s_per_round"),
-                "round wall (s)": _col(r, "round_s_mean"),
-                "rejected replies": _col(r, "clients_rejected"),
-            }
-        )
-    return pd.DataFrame(rows)
+    rows = summary.to_dict("records")
+    return _frame(
+        {
+            **_ident(rows),
+            "download (s)": _col(rows, "client_download_s_per_round"),
+            "train (s)": _col(rows, "client_train_s_per_round"),
+            "upload (s)": _col(rows, "client_upload_s_per_round"),
+            "client total (s)": _col(rows, "client_total_s_per_round"),
+            "client window, median of clean (s)": _col(rows, "window_s_median_clean", std=False),
+            "round wall (s)": _col(rows, "round_s_mean"),
+            "windows flagged": [_flag_counts(r) for r in rows],
+            "rejected replies": _col(rows, "clients_rejected", kind="count"),
+        }
+    )
+
+
+def comm_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Estimated link time and radio energy (device profile's link model) and the end-to-end round time."""
+    rows = summary.to_dict("records")
+    share = []
+    for r in rows:
+        link, e2e = _num(r.get("link_s_median_est")), _num(r.get("end_to_end_s_median"))
+        share.append(link / e2e * 100 if e2e > 0 else float("nan"))
+    return _frame(
+        {
+            "series": [str(r["series"]) for r in rows],
+            "device": [str(r["device"]) for r in rows],
+            "link time per client (s, estimated)": _col(rows, "comm_time_est_s_per_window"),
+            "radio energy per round (J, estimated)": _col(rows, "comm_energy_est_j_per_round"),
+            "radio energy total (J, estimated)": _col(rows, "comm_energy_est_total_j"),
+            "client window, median (s, measured)": _col(rows, "window_s_median_clean", std=False),
+            "end-to-end per round (s)": _col(rows, "end_to_end_s_median", std=False),
+            "link share (%)": format_column(share, kind="pct"),
+        }
+    )
 
 
 def energy_table(summary: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for r in summary.to_dict("records"):
-        star = "*" if r["energy_estimated"] else ""
+    rows = summary.to_dict("records")
 
-        def e(metric: str, r: dict[str, Any] = r, star: str = star) -> str:
-            text = _col(r, metric)
-            return text + star if text != NA else text
+    def e(metric: str) -> list[str]:
+        cells = _col(rows, metric)
+        return [c + ("*" if c != NA and r["energy_estimated"] else "") for c, r in zip(cells, rows, strict=True)]
 
-        coverage = r["energy_coverage"]
-        rows.append(
-            {
-                **_ident(r),
-                "total (J)": e("energy_total_j"),
-                "per round (J)": e("energy_per_round_j"),
-                "net total (J)": e("energy_net_total_j"),
-                "net per round (J)": e("energy_net_per_round_j"),
-                "windows measured": NA if math.isnan(coverage) else f"{coverage * 100:.0f} %",
-                "provenance": r["energy_provenance"] or r["energy_missing_provenance"] or NA,
-            }
-        )
-    return pd.DataFrame(rows)
+    coverage = [_num(r["energy_coverage"]) * 100 for r in rows]
+    return _frame(
+        {
+            **_ident(rows),
+            "total (J)": e("energy_total_j"),
+            "per round (J)": e("energy_per_round_j"),
+            "net total (J)": e("energy_net_total_j"),
+            "net per round (J)": e("energy_net_per_round_j"),
+            "windows measured (%)": format_column(coverage, kind="count"),
+            "provenance": [str(r["energy_provenance"] or r["energy_missing_provenance"] or NA) for r in rows],
+        }
+    )
 
 
 def memory_rank_table(summary: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for r in summary.to_dict("records"):
-        rows.append(
-            {
-                **_ident(r),
-                "peak host RSS (MiB)": _col(r, "peak_rss_bytes", 1 / MIB),
-                "peak accel (MiB)": _col(r, "peak_accel_bytes", 1 / MIB),
-                "final active rank": _col(r, "final_active_rank"),
-                "active modules": _col(r, "final_active_modules"),
-                "pruned modules": _col(r, "pruned_modules"),
-                "modules": _col(r, "modules"),
-            }
-        )
-    return pd.DataFrame(rows)
+    rows = summary.to_dict("records")
+    return _frame(
+        {
+            **_ident(rows),
+            "peak RSS, client process (MiB)": _col(rows, "peak_rss_bytes", 1 / MIB),
+            "peak accel, client process (MiB)": _col(rows, "peak_accel_bytes", 1 / MIB),
+            "final active rank": _col(rows, "final_active_rank", kind="count"),
+            "active modules": _col(rows, "final_active_modules", kind="count"),
+            "pruned modules": _col(rows, "pruned_modules", kind="count"),
+            "modules": _col(rows, "modules", kind="count"),
+        }
+    )
 
 
 def baseline_table(summary: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for r in summary.to_dict("records"):
-        rows.append(
-            {
-                "series": r["series"],
-                "device": r["device"],
-                "baseline": r["baseline_series"] or NA,
-                "vs baseline": r["vs_baseline"],
-            }
-        )
-    return pd.DataFrame(rows)
+    rows = summary.to_dict("records")
+    return _frame(
+        {
+            "series": [str(r["series"]) for r in rows],
+            "device": [str(r["device"]) for r in rows],
+            "baseline": [str(r["baseline_series"] or NA) for r in rows],
+            "vs baseline": [str(r["vs_baseline"]) for r in rows],
+        }
+    )
+
+
+def text(value: Any) -> str:
+    """Any config or metadata value as prose: no None, no raw dicts or lists."""
+    if value is None:
+        return NA
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={text(v)}" for k, v in _flatten(value).items() if v is not None) or "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(text(v) for v in value) or "none"
+    return str(value)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

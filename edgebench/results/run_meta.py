@@ -36,10 +36,19 @@ TRACKED_PACKAGES = (
 
 RUNNING = "running"
 COMPLETE = "complete"
+INTERRUPTED = "interrupted"
 
 
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an error: an OSError as `<path>: <OS reason>` (both paths of a rename), else its text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+        return f"{' -> '.join(paths)}: {exc.strerror}" if paths else exc.strerror
+    return str(exc).replace("\n", " ")
 
 
 def package_versions() -> dict[str, str | None]:
@@ -72,7 +81,8 @@ class MethodMeta:
 
 @dataclass
 class RunMeta:
-    """run.json. `status` is `running`, `complete` or `failed: <ExceptionType>: <message>`."""
+    """run.json. `status` is `running`, `complete`, `interrupted` (by a signal; `interruption` says which
+    and the rounds each method had finished) or `failed: <ExceptionType>: <message>`."""
 
     config_file: str | None
     config_hash: str
@@ -93,6 +103,8 @@ class RunMeta:
     model: JsonDict | None = None
     methods: dict[str, MethodMeta] = field(default_factory=dict)
     measurement: JsonDict | None = None
+    #: Set when a signal ended the run: `signal`, `at` and `rounds_done` per method label.
+    interruption: JsonDict | None = None
     #: Keys this version does not know (kept when a run written by another version is resumed).
     extra: JsonDict = field(default_factory=dict)
 
@@ -117,11 +129,21 @@ class RunMeta:
 
     def fail(self, exc: BaseException) -> None:
         """Mark the run, and every method still running, as failed by `exc`."""
-        self.status = f"failed: {type(exc).__name__}: {exc}"
+        self.status = f"failed: {type(exc).__name__}: {describe_error(exc)}"
         for method in self.methods.values():
             if method.status == RUNNING:
                 method.status = self.status
         self.ended_at = now_iso()
+
+    def interrupt(self, signal_name: str, rounds_done: dict[str, int]) -> None:
+        """Mark the run, and every method still running, as interrupted by `signal_name` (e.g. SIGTERM)
+        after the rounds in `rounds_done` (method label -> last round whose rows were written)."""
+        self.status = INTERRUPTED
+        for method in self.methods.values():
+            if method.status == RUNNING:
+                method.status = INTERRUPTED
+        self.ended_at = now_iso()
+        self.interruption = {"signal": signal_name, "at": self.ended_at, "rounds_done": dict(rounds_done)}
 
     def finish(self) -> None:
         self.status = COMPLETE
@@ -131,6 +153,7 @@ class RunMeta:
         self.status = RUNNING
         self.resumed_at.append(now_iso())
         self.ended_at = None
+        self.interruption = None
 
 
-_OPTIONAL_SECTIONS = {"runtime", "compute", "data", "model", "measurement"}
+_OPTIONAL_SECTIONS = {"runtime", "compute", "data", "model", "measurement", "interruption"}

@@ -7,6 +7,7 @@ Rows are appended and flushed as they are produced, so a killed run keeps every 
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import tempfile
@@ -16,12 +17,35 @@ from typing import Any
 
 from edgebench.results.rows import CLIENT_COLUMNS, RANK_COLUMNS, ROUND_COLUMNS, ClientRow, RankRow, RoundRow
 from edgebench.results.run_meta import RunMeta
+from edgebench.results.scan import CONTRACT_KINDS, scan_table
 
 CLIENTS_CSV = "clients.csv"
 ROUNDS_CSV = "rounds.csv"
 RANKS_CSV = "ranks.csv"
 PARTITION_CSV = "partition.csv"
 RUN_JSON = "run.json"
+#: Space held while a run goes on, given back to record its end in run.json when the disk fills up.
+SPACE_RESERVE = ".space-reserve"
+SPACE_RESERVE_BYTES = 1 << 20
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def file_mode() -> int:
+    """The mode `open()` gives a new file under this process's umask (0o666 & ~umask).
+
+    Files made by `tempfile.mkstemp` (then renamed into place) are 0600: they get this mode instead, so every
+    file of a run directory has the same permissions. The umask is read from /proc where it is shown, as
+    `os.umask` can only be read by setting it, which would race with other threads creating files.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
@@ -29,6 +53,7 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=2, sort_keys=False, allow_nan=False)
             fh.write("\n")
@@ -58,14 +83,25 @@ class CsvTable:
             fh.flush()
 
     def read(self) -> list[dict[str, str]]:
-        with self.path.open(newline="") as fh:
-            return list(csv.DictReader(fh))
+        """The complete rows; an incomplete tail (rows cut short by a crash, see `keep_only`) is left out.
 
-    def keep_only(self, keep: Callable[[Mapping[str, str]], bool]) -> int:
-        """Atomically drop rows for which `keep(row)` is false; returns how many were dropped."""
-        rows = self.read()
+        CorruptTableError (edgebench.results.scan) when a broken row has complete rows after it.
+        """
+        return scan_table(self.path, CONTRACT_KINDS).dicts()
+
+    def keep_only(self, keep: Callable[[Mapping[str, str]], bool], torn: list[str] | None = None) -> int:
+        """Atomically drop rows for which `keep(row)` is false; returns how many were dropped.
+
+        An incomplete tail (a last row without its line end, with the wrong number of fields, or with a
+        cell that does not parse for its column) is dropped too and described into `torn`.
+        """
+        scan = scan_table(self.path, CONTRACT_KINDS)
+        rows = scan.dicts()
         kept = [r for r in rows if keep(r)]
+        if torn is not None:
+            torn.extend(b.describe(self.path.name) for b in scan.tail)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=self.columns)
             writer.writeheader()
@@ -73,7 +109,7 @@ class CsvTable:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
-        return len(rows) - len(kept)
+        return len(rows) - len(kept) + len(scan.tail)
 
 
 def _cell(value: Any) -> Any:
@@ -86,11 +122,26 @@ def _cell(value: Any) -> Any:
 
 
 class ResultsWriter:
-    """Owns the contract files of one run directory."""
+    """Owns the contract files of one run directory.
 
-    def __init__(self, run_dir: Path) -> None:
+    With `reserve`, it also holds :data:`SPACE_RESERVE_BYTES` in a hidden file until :meth:`close`, and gives
+    them back when run.json cannot be written for lack of space, so a run stopped by a full disk still records
+    why (OSError when even the reserve cannot be made: the disk is already full).
+    """
+
+    def __init__(self, run_dir: Path, reserve: bool = False) -> None:
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
+        self._reserve = run_dir / SPACE_RESERVE if reserve else None
+        if self._reserve is not None:
+            try:
+                with self._reserve.open("wb") as fh:
+                    fh.write(os.urandom(SPACE_RESERVE_BYTES))  # incompressible: real blocks, even on zfs/btrfs
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except BaseException:
+                self._reserve.unlink(missing_ok=True)
+                raise
         self.clients = CsvTable(run_dir / CLIENTS_CSV, CLIENT_COLUMNS)
         self.rounds = CsvTable(run_dir / ROUNDS_CSV, ROUND_COLUMNS)
         self.ranks = CsvTable(run_dir / RANKS_CSV, RANK_COLUMNS)
@@ -111,13 +162,35 @@ class ResultsWriter:
                 writer.writerow([cid, int(sum(row)), *(int(x) for x in row)])
 
     def write_meta(self, meta: RunMeta) -> None:
-        write_json_atomic(self.run_dir / RUN_JSON, meta.to_json())
+        try:
+            write_json_atomic(self.run_dir / RUN_JSON, meta.to_json())
+        except OSError as exc:
+            if exc.errno not in _DISK_FULL or not self._give_back_reserve():
+                raise
+            write_json_atomic(self.run_dir / RUN_JSON, meta.to_json())
 
-    def drop_rows_after(self, method: str, last_round: int) -> None:
-        """Forget `method`'s rows beyond `last_round` (rows of an interrupted round, before resuming)."""
+    def _give_back_reserve(self) -> bool:
+        if self._reserve is None or not self._reserve.exists():
+            return False
+        self._reserve.unlink()
+        return True
+
+    def close(self) -> None:
+        """Remove the space reserve (the run is over)."""
+        if self._reserve is not None:
+            self._reserve.unlink(missing_ok=True)
+
+    def drop_rows_after(self, method: str, last_round: int) -> list[str]:
+        """Forget `method`'s rows beyond `last_round` (rows of an interrupted round, before resuming).
+
+        Rows a crash cut short at the end of any table are dropped too; returns them as
+        ``<file> line N (<what is wrong>)``. CorruptTableError when a broken row has complete rows after it.
+        """
 
         def keep(row: Mapping[str, str]) -> bool:
             return row["method"] != method or int(row["round"]) <= last_round
 
+        torn: list[str] = []
         for table in (self.clients, self.rounds, self.ranks):
-            table.keep_only(keep)
+            table.keep_only(keep, torn)
+        return torn

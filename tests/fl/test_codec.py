@@ -126,7 +126,7 @@ def test_decode_checks_floating_tensors_against_the_wire_dtype(wire: str) -> Non
     back = decode(encode(payload, wire_dtype=wire), wire_dtype=wire)
     assert back.tensors["idx"].dtype == torch.int64  # integers are not cast on the wire, nor checked here
     for other in {"float32", "float16", "bfloat16"} - {wire}:
-        with pytest.raises(PayloadError, match=rf"'a.lora_A.weight' is {other}, but the wire dtype is {wire}"):
+        with pytest.raises(PayloadError, match=rf"tensor '[a-z_A.]+' is {other}, but the wire dtype is {wire}$"):
             decode(encode(payload, wire_dtype=other), wire_dtype=wire)
     f64 = Payload(tensors={"w": torch.ones(2, dtype=torch.float64)}, meta={})
     blob = st_save(f64.tensors, metadata={"edgebench": "{}"})

@@ -61,6 +61,9 @@ def add_flower_commands(sub: Any) -> None:
     server.add_argument("--out", type=Path, help="run directory to create on the SuperLink host")
     server.add_argument("--resume", type=Path, help="continue the run in this directory from its last checkpoint")
     server.add_argument("--methods", help="comma-separated method labels to run (default: all in the file)")
+    server.add_argument(
+        "--compute", help="where clients train: auto, cpu, cuda, cuda:N or mps (overrides compute.device)"
+    )
     link = server.add_argument_group("SuperLink connection (or --connection)")
     link.add_argument("--superlink", default=None, help=f"SuperLink address host:port (default {DEFAULT_SUPERLINK})")
     link.add_argument("--root-certificates", type=Path, help="CA certificate (PEM) of the SuperLink's TLS certificate")
@@ -85,6 +88,7 @@ def add_flower_commands(sub: Any) -> None:
     client.add_argument("--device-profile", help="device profile (name or .yaml); default: detect this device")
     client.add_argument("--data", type=Path, help="the dataset on this device (overrides data.path of the experiment)")
     client.add_argument("--torch-threads", type=int, help="intra-op threads for training")
+    client.add_argument("--compute", help="where this device trains: auto, cpu, cuda, cuda:N or mps (default: config)")
     client.add_argument("--root-certificates", type=Path, help="CA certificate (PEM) to verify the SuperLink")
     client.add_argument("--insecure", action="store_true", help="plain HTTP to the SuperLink (loopback or tests only)")
     client.add_argument("--auth-key", type=Path, help="this SuperNode's private key (SuperLink with node auth)")
@@ -122,6 +126,7 @@ def node_config(
     device_profile: str | None = None,
     data_path: str | None = None,
     torch_threads: int | None = None,
+    compute: str | None = None,
 ) -> str:
     """The ``--node-config`` string edgebench's ClientApp reads."""
     from edgebench.fl.flower.project import toml_string
@@ -129,7 +134,7 @@ def node_config(
     items: list[str] = [f"partition-id={partition_id}"]
     if num_partitions is not None:
         items.append(f"num-partitions={num_partitions}")
-    for key, value in (("device-profile", device_profile), ("data-path", data_path)):
+    for key, value in (("device-profile", device_profile), ("data-path", data_path), ("compute", compute)):
         if value is not None:
             if '"' in value or "'" in value or "\\" in value:
                 raise FlowerCliError(f"{key} {value!r}: quotes and backslashes cannot pass through --node-config")
@@ -163,7 +168,16 @@ def supernode_command(args: argparse.Namespace) -> list[str]:
     for flag, path in (("--root-certificates", args.root_certificates), ("--auth-key", args.auth_key)):
         if path is not None and not path.expanduser().is_file():
             raise FlowerCliError(f"{flag} {path}: no such file")
-    config = node_config(args.partition_id, args.num_partitions, args.device_profile, data_path, args.torch_threads)
+    if args.compute is not None:
+        from edgebench.devices.compute import ComputeUnavailable, resolve_compute
+
+        try:
+            resolve_compute(args.compute)
+        except ComputeUnavailable as exc:
+            raise FlowerCliError(f"--compute: {exc}") from None
+    config = node_config(
+        args.partition_id, args.num_partitions, args.device_profile, data_path, args.torch_threads, args.compute
+    )
     argv = [_flower_tool("flower-supernode"), "--superlink", args.superlink, "--node-config", config]
     if args.insecure:
         argv.append("--insecure")
@@ -221,6 +235,10 @@ def server_command(args: argparse.Namespace) -> int:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else []
         if methods:
             config = config.select_methods(methods)
+        if args.compute:
+            config.override(
+                "compute", {"device": args.compute}, "--compute"
+            )  # validated here, applied by the ServerApp
     except ConfigError as exc:
         raise FlowerCliError(str(exc)) from None
     run_dir = (args.resume or args.out or default_run_dir(config)).expanduser().resolve()
@@ -242,6 +260,7 @@ def server_command(args: argparse.Namespace) -> int:
                     "run-dir": str(run_dir),
                     "resume": args.resume is not None,
                     "methods": ",".join(methods),
+                    "compute": args.compute or "",
                 }
             )
         )

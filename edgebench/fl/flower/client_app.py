@@ -6,7 +6,8 @@ client it is and where its data live (see docs/flower.md):
 - ``partition-id`` (required): the client id, a row of ``partition.csv``;
 - ``num-partitions``: checked against ``federation.num_clients`` when given;
 - ``device-profile``: device profile for the profiler (default: what the server sends, ``auto`` =
-  detect this device); ``torch-threads``: intra-op threads;
+  detect this device); ``torch-threads``: intra-op threads; ``compute``: where this node trains
+  (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``; default: the experiment's ``compute.device``);
 - ``data-path``: the dataset on this device (overrides ``data.path`` of the experiment file).
 
 Two message types: a ``query`` (hello) carries the experiment config once per run -- it is kept in the
@@ -55,6 +56,7 @@ from edgebench.fl.flower.wire import (
     pack_state,
     unpack_state,
 )
+from edgebench.fl.placement import PlacementChoice
 from edgebench.fl.sampling import client_batches
 from edgebench.methods import get_method
 from edgebench.methods.base import MethodClient, Payload
@@ -78,6 +80,7 @@ class NodeSettings:
     device_profile: str | None = None
     data_path: str | None = None
     torch_threads: int | None = None
+    compute: str | None = None
 
     @classmethod
     def from_node_config(cls, node_config: Any) -> NodeSettings:
@@ -109,6 +112,7 @@ class NodeSettings:
             device_profile=as_str("device-profile"),
             data_path=as_str("data-path"),
             torch_threads=as_int("torch-threads"),
+            compute=as_str("compute"),
         )
 
 
@@ -206,8 +210,11 @@ def client_runtime(job: ClientJob, label: str, cid: int) -> ClientRuntime:
         entry = _method_entry(config, label)
         spec = get_method(entry.method)
         resolved = resolve_model(config.model, data.splits.train.num_labels, config.seed)
-        client = spec.client_cls(entry.params, config.seed, rounds=fed.rounds, local_steps=fed.local_steps)
-        _MODEL[model_key] = (client, client.build(resolved.model), resolved.tokenizer)
+        placement = node_placement(job).placement
+        client = spec.client_cls(
+            entry.params, config.seed, rounds=fed.rounds, local_steps=fed.local_steps, placement=placement
+        )
+        _MODEL[model_key] = (client, placement.place(client.build(resolved.model)), resolved.tokenizer)
     client, model, tokenizer = _MODEL[model_key]
     token_key = (*data_key, cid)
     if token_key not in _TOKENS:
@@ -215,6 +222,18 @@ def client_runtime(job: ClientJob, label: str, cid: int) -> ClientRuntime:
         _TOKENS[token_key] = (indices, tokenize(tokenizer, data.splits.train.subset(indices), fed.max_seq_len))
     indices, tokens = _TOKENS[token_key]
     return ClientRuntime(client, model, indices, tokens, {row: pos for pos, row in enumerate(indices)})
+
+
+def node_placement(job: ClientJob) -> PlacementChoice:
+    """Where this node trains: the experiment's compute settings, `compute` from the node config first."""
+    from edgebench.devices.detect import select_profile
+    from edgebench.fl.placement import choose_placement
+
+    config = job.config
+    if job.node.compute is not None:
+        config = config.override("compute", {"device": job.node.compute}, "node config compute")
+    profile = select_profile(job.device, config.profiler.sysfs_root).profile
+    return choose_placement(config.compute, profile)
 
 
 # -- message handlers -----------------------------------------------------------------------------
@@ -237,12 +256,14 @@ def hello(msg: Message, context: Context) -> Message:
     from edgebench.devices.detect import select_profile
 
     selection = select_profile(job.device, job.config.profiler.sysfs_root)
+    placement = node_placement(job)
     answer = {
         "partition_id": job.node.partition_id,
         "num_partitions": job.node.num_partitions if job.node.num_partitions is not None else -1,
         "device_requested": job.device,
         "device_profile": selection.profile.name,
         "device_selection": json.dumps(selection.describe(), sort_keys=True, default=str),
+        "compute": json.dumps(placement.describe(), sort_keys=True),
         "data_path": job.node.data_path or "",
         "hostname": socket.gethostname(),
         "machine": platform.machine(),

@@ -24,6 +24,7 @@ RUN_CONFIG_DEFAULTS: dict[str, str | bool] = {
     "run-dir": "",
     "resume": False,
     "methods": "",
+    "compute": "",
 }
 
 

@@ -10,7 +10,8 @@ Flower columns) and ``edgebench report`` reads it unchanged.
 Run config keys (``[tool.flwr.app.config]``, set by ``edgebench server``): ``config`` (path of the
 experiment file on the SuperLink host; relative data paths resolve against it), ``config-yaml`` (its
 text, so the file need not exist there), ``run-dir`` (absolute results folder on the SuperLink host),
-``resume`` (continue ``run-dir`` from its last checkpoint) and ``methods`` (comma-separated labels).
+``resume`` (continue ``run-dir`` from its last checkpoint), ``methods`` (comma-separated labels) and
+``compute`` (overrides the experiment's ``compute.device``; a node's own ``compute`` node config wins).
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ class ServerJob:
         methods = [m.strip() for m in str(cfg.get("methods") or "").split(",") if m.strip()]
         if methods:
             config = config.select_methods(methods)
+        compute = str(cfg.get("compute") or "")
+        if compute:
+            config = config.override("compute", {"device": compute}, "run config compute")
         run_dir = Path(str(cfg.get("run-dir") or "")) if cfg.get("run-dir") else default_run_dir(config)
         return cls(config=config, run_dir=run_dir.expanduser().resolve(), resume=bool(cfg.get("resume", False)))
 

@@ -62,8 +62,34 @@ def expected_shapes(tensors: dict[str, torch.Tensor]) -> dict[str, tuple[int, ..
     return {k: tuple(v.shape) for k, v in tensors.items()}
 
 
-def mismatch_reason(expected: dict[str, tuple[int, ...]], got: dict[str, torch.Tensor]) -> str | None:
-    """Why `got` does not match the expected names and shapes, or None when it does."""
+def expected_dtypes(tensors: dict[str, torch.Tensor]) -> dict[str, torch.dtype]:
+    """Name -> dtype, for checking replies against what was sent."""
+    return {k: v.dtype for k, v in tensors.items()}
+
+
+#: Floating dtypes a reply may carry for a floating tensor: the wire dtypes (the codec holds a reply to
+#: its run's one). Anything else (integers, bool, complex, float64, float8) is rejected, never averaged.
+WIRE_FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def dtype_reason(name: str, expected: torch.dtype, got: torch.dtype) -> str | None:
+    """Why a reply's `got` dtype cannot stand for a tensor broadcast as `expected`, or None when it can."""
+    if got == expected or (expected.is_floating_point and got in WIRE_FLOAT_DTYPES):
+        return None
+    return f"{name}: dtype {_dtype_name(got)}, expected {_dtype_name(expected)}"
+
+
+def mismatch_reason(
+    expected: dict[str, tuple[int, ...]],
+    got: dict[str, torch.Tensor],
+    dtypes: dict[str, torch.dtype] | None = None,
+) -> str | None:
+    """Why `got` does not match the expected names, shapes and dtypes (float32 where `dtypes` says
+    nothing), or holds NaN/Inf; None when it matches."""
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
     if missing:
@@ -73,8 +99,26 @@ def mismatch_reason(expected: dict[str, tuple[int, ...]], got: dict[str, torch.T
     for name, shape in expected.items():
         if tuple(got[name].shape) != shape:
             return f"{name}: shape {tuple(got[name].shape)}, expected {shape}"
+        reason = dtype_reason(name, (dtypes or {}).get(name, torch.float32), got[name].dtype)
+        if reason is not None:
+            return reason
         if not torch.isfinite(got[name]).all():
             return f"{name}: contains NaN or Inf"
+    return None
+
+
+def meta_reason(meta: object, keys: dict[str, type]) -> str | None:
+    """Why an uplink's metadata is not a JSON object holding exactly `keys` with their types, or None."""
+    if not isinstance(meta, dict):
+        return f"metadata is not a JSON object (a {type(meta).__name__})"
+    unexpected = sorted(str(k) for k in set(meta) - set(keys))
+    if unexpected:
+        return f"unexpected metadata keys {unexpected[:3]}{' ...' if len(unexpected) > 3 else ''}"
+    for key, kind in keys.items():
+        if key not in meta:
+            return f"metadata {key!r} missing"
+        if not isinstance(meta[key], kind):
+            return f"metadata {key!r} must be a {kind.__name__}, not {type(meta[key]).__name__}"
     return None
 
 
@@ -82,16 +126,22 @@ def screen_replies(
     replies: list[ClientReply],
     expected: dict[str, tuple[int, ...]],
     extra_check: Callable[[ClientReply], str | None] | None = None,
+    dtypes: dict[str, torch.dtype] | None = None,
+    meta_keys: dict[str, type] | None = None,
 ) -> tuple[list[ClientReply], dict[int, str]]:
     """Split replies into those fit to average and {client_id: reason} for the rest.
 
-    A reply is rejected when its tensors do not match `expected` (names, shapes, finite values), when
-    `extra_check` returns a reason, or when it claims no training examples.
+    A reply is rejected when its metadata is not a JSON object of exactly `meta_keys` (name -> type;
+    none by default), when its tensors do not match `expected` (names, shapes, `dtypes` as
+    :func:`dtype_reason` allows, finite values), when `extra_check` returns a reason, or when it claims no
+    training examples. `extra_check` only sees replies whose metadata and tensors passed.
     """
     accepted: list[ClientReply] = []
     rejected: dict[int, str] = {}
     for reply in replies:
-        reason = mismatch_reason(expected, reply.payload.tensors)
+        reason = meta_reason(reply.payload.meta, meta_keys or {})
+        if reason is None:
+            reason = mismatch_reason(expected, reply.payload.tensors, dtypes)
         if reason is None and extra_check is not None:
             reason = extra_check(reply)
         if reason is None and reply.num_examples <= 0:

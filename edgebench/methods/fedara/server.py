@@ -83,7 +83,9 @@ class FedARAServer(MethodServer):
             got = reply.payload.meta.get("mask_digest")
             return None if got == digest else f"trained under another mask (digest {got!r} != {digest!r})"
 
-        accepted, rejected = screen_replies(replies, expected, same_mask)
+        dtypes = {k: v.dtype for k, v in self.tensors.items()}
+        dtypes |= {k: torch.float32 for k in expected if k.endswith(SCORES_SUFFIX)}
+        accepted, rejected = screen_replies(replies, expected, same_mask, dtypes, meta_keys={"mask_digest": str})
         if accepted:
             averaged = weighted_average(
                 [r.payload.tensors for r in accepted], [r.num_examples for r in accepted], list(expected)

@@ -100,6 +100,7 @@ def _client_args(**kw) -> argparse.Namespace:
         device_profile=None,
         data=None,
         torch_threads=None,
+        compute=None,
         root_certificates=None,
         insecure=True,
         auth_key=None,
@@ -142,6 +143,16 @@ def test_client_builds_the_supernode_command(tmp_path: Path) -> None:
         "data-path": str(tmp_path),
         "torch-threads": 4,
     }
+
+
+def test_client_passes_its_compute_device_and_refuses_one_it_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgebench.devices.compute as compute
+
+    monkeypatch.setattr(compute, "present_devices", lambda torch_module=None: ["cpu"])
+    argv = flower_cli.supernode_command(_client_args(compute="cpu"))
+    assert argv[argv.index("--node-config") + 1] == 'partition-id=1 num-partitions=3 compute="cpu"'
+    with pytest.raises(flower_cli.FlowerCliError, match=r"--compute: compute device cuda is not available"):
+        flower_cli.supernode_command(_client_args(compute="cuda"))
 
 
 @pytest.mark.parametrize(
