@@ -120,7 +120,9 @@ def test_killed_run_keeps_finished_rounds_and_resume_matches(full_run: Path, wri
     with pytest.raises(KeyboardInterrupt):
         run_experiment(config, out=run_dir, progress=_StopAfter("ffa_lora", 2))
     meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["status"].startswith("failed: KeyboardInterrupt")
+    assert meta["status"] == "interrupted"
+    assert meta["interruption"]["rounds_done"] == {"lora": 3, "ffa_lora": 2}
+    assert meta["methods"]["lora"]["status"] == "complete" and meta["methods"]["ffa_lora"]["status"] == "interrupted"
     kept = [(r["method"], r["round"]) for r in _rows(run_dir / "rounds.csv")]
     assert kept == [("lora", "1"), ("lora", "2"), ("lora", "3"), ("ffa_lora", "1"), ("ffa_lora", "2")]
 
