@@ -8,6 +8,10 @@ from pathlib import Path
 
 import edgebench
 
+#: Options of `edgebench run` that take a value (kept in step with _parser by a test), so that main can
+#: find CONFIG before argparse, whose set-up imports torch.
+RUN_VALUE_OPTIONS = ("--out", "--resume", "--methods", "--device", "--compute", "--engine", "--report")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgebench", description=edgebench.__doc__)
@@ -54,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from edgebench.profiler.threads import config_path_of_run, preset_from_config_file
+
+    # OMP_WAIT_POLICY must be in the environment before torch loads its OpenMP runtime (docs/measurement.md)
+    config_path = config_path_of_run(sys.argv[1:] if argv is None else argv, RUN_VALUE_OPTIONS)
+    if config_path is not None:
+        preset_from_config_file(config_path)
     args = _parser().parse_args(argv)
     if args.command == "report":
         from edgebench.report.cli import report_command
@@ -123,7 +133,8 @@ def _run(config, args: argparse.Namespace) -> int:
         if s.extra.get("skipped"):
             continue
         acc = f"{s.final_accuracy:.4f}" if s.final_accuracy is not None else "n/a"
-        print(f"{s.label}: {s.rounds_run} rounds in {s.wall_s:.1f} s, final accuracy {acc}, {s.bytes_total} bytes")
+        sent = f"{s.bytes_total / 1e6:.3f} MB down + up"
+        print(f"{s.label}: {s.rounds_run} rounds in {s.wall_s:.1f} s, final accuracy {acc}, {sent}")
     print(f"results: {run_dir}")
     if args.report:
         from edgebench.methods import default_baseline

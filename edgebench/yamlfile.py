@@ -22,13 +22,41 @@ class YamlFileError(ValueError):
 
 
 def read_yaml(path: Path) -> Any:
-    """The parsed document at `path`; YamlFileError for a missing file or invalid YAML."""
+    """The parsed document at `path`; YamlFileError for a missing file, invalid YAML or a key given twice."""
     try:
-        return yaml.safe_load(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise YamlFileError("file not found") from None
+    return parse_yaml(text)
+
+
+def parse_yaml(text: str) -> Any:
+    """The parsed document `text` (safe loading); YamlFileError for invalid YAML or a key given twice in
+    one mapping (YAML would silently keep the last value)."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         raise YamlFileError(f"not valid YAML: {exc}") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a mapping with the same key twice (merge keys `<<` may still override)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in first:
+                        raise YamlFileError(f"duplicate key {key!r} at line {line} (first given at line {first[key]})")
+                    first[key] = line
+                except TypeError:  # an unhashable key: SafeLoader reports it
+                    continue
+        return super().construct_mapping(node, deep=deep)
 
 
 def format_loc(loc: Sequence[Any]) -> str:

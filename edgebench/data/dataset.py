@@ -50,3 +50,5 @@ class DatasetSplits:
     name: str
     source: str
     notes: list[str] = field(default_factory=list)
+    #: The train and the test split's files, when the format knows them (else `source` says where).
+    files: tuple[str, str] | None = None

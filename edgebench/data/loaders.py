@@ -40,7 +40,25 @@ def load_splits(cfg: DataConfig, *, base_dir: Path | None = None, seed: int = 0)
         notes.append(f"test: stratified subsample {len(test)} -> {cfg.max_test_examples} (seed {seed})")
         test = stratified_subsample(test, cfg.max_test_examples, seed, "test")
     name = f"hf:{cfg.hf_name}" if cfg.dataset == "hf" else cfg.dataset
-    return DatasetSplits(train=train, test=test, name=name, source=loaded.source, notes=notes)
+    return DatasetSplits(train=train, test=test, name=name, source=loaded.source, notes=notes, files=loaded.files)
+
+
+def require_two_classes(cfg: DataConfig, splits: DatasetSplits) -> None:
+    """DataError naming the split's file and data.dataset when the train or the test split has fewer than
+    two classes (a model trained on one class reaches accuracy 1.0 and means nothing)."""
+    files = splits.files or (splits.source, splits.source)
+    for split, dataset, source in (("train", splits.train, files[0]), ("test", splits.test, files[1])):
+        present = sorted({dataset.label_names[y] for y in dataset.labels})
+        if len(present) >= 2:
+            continue
+        classes = f"{len(present)} class{'' if len(present) == 1 else 'es'} ({', '.join(map(repr, present)) or 'none'})"
+        subsampled = ""
+        if any(note.startswith(f"{split}: stratified subsample") for note in splits.notes):
+            subsampled = f" after subsampling to data.max_{split}_examples = {getattr(cfg, f'max_{split}_examples')}"
+        raise DataError(
+            f"{source}: data.dataset {cfg.dataset!r}: the {split} split has {classes}{subsampled}; "
+            "classification needs at least two"
+        )
 
 
 def label_counts(dataset: TextDataset) -> dict[str, int]:

@@ -35,6 +35,8 @@ class Loaded:
     test: TextDataset
     source: str
     notes: list[str]
+    #: Where the train and the test split came from (files), when the format knows; else `source` says.
+    files: tuple[str, str] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,4 +203,4 @@ def build(
     for split, dropped, path in (("train", dropped_train, paths[0]), ("test", dropped_test, paths[1])):
         if dropped:
             notes.append(f"{split}: dropped {dropped} rows with empty text ({path})")
-    return Loaded(train=train, test=test, source=source, notes=notes)
+    return Loaded(train=train, test=test, source=source, notes=notes, files=(str(paths[0]), str(paths[1])))

@@ -1,8 +1,9 @@
 """Device profiles: one YAML file per device class (``device_profiles/*.yaml``), validated on load.
 
 A profile says how to recognise the device, which meters to try in order, the rail map and its scope,
-the sampling rate, idle power if known, the maximum plausible power, watts per busy core for estimates, a memory budget, torch
-defaults and a network link model. Unknown keys are rejected and every error names the file and field.
+the sampling rate, idle power if known, the maximum plausible power, watts per busy core for estimates,
+a memory budget, torch defaults and a network link model. Unknown keys are rejected and every error
+names the file and field.
 
 Profiles are found in ``$EDGEBENCH_PROFILES_DIR`` if set, else next to this module
 (``edgebench/devices/device_profiles``, package data: a link to the top-level ``device_profiles/``), else

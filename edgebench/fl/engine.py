@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from edgebench.config import ExperimentConfig, MethodEntry
 from edgebench.fl.batches import eval_batches, tokenize
 from edgebench.fl.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from edgebench.fl.codec import encode
 from edgebench.fl.executor import ClientExecutor, ClientTask, MethodSession, RoundTask, RunContext, TooFewReplies
 from edgebench.fl.inprocess import InProcessExecutor
+from edgebench.fl.model_summary import start_summary
 from edgebench.fl.placement import choose_placement
 from edgebench.fl.prepared import PreparedData, prepare_data
 from edgebench.fl.progress import Progress
@@ -88,9 +87,7 @@ class Engine:
         data, then run every method. A new run that cannot start (a data error, an interrupt, no space)
         removes what it wrote; once started, run.json ends `complete`, `interrupted` (KeyboardInterrupt,
         RunInterrupted) or `failed: ...`, with every finished round's rows kept."""
-        threads = self.config.device.torch_threads or self.measurement.torch_threads
-        if threads:
-            torch.set_num_threads(threads)
+        self.measurement.apply_torch_threads(self.config.device.torch_threads)  # recorded in run.json
         with claim_run_dir(self.run_dir, resume=self.resume) as claim:
             writer: ResultsWriter | None = None
             try:
@@ -124,6 +121,7 @@ class Engine:
                 finally:
                     self.measurement.close()
                 meta.measurement["overhead_s"] = self.profiler.overhead_ns / 1e9
+                meta.measurement["host_load"] = dict(self.measurement.host_load)  # with the end sample
                 meta.finish()
                 writer.write_meta(meta)
             finally:
@@ -209,6 +207,7 @@ class Engine:
             entry.params, self.config.seed, rounds=fed.rounds, local_steps=fed.local_steps, placement=placement
         )
         model = placement.place(client.build(resolved.model))
+        self.progress.message(start_summary(entry, resolved.info, model, fed, placement, self.measurement.profile))
         server: MethodServer = spec.server_cls(entry.params, fed.rounds)
         server.initialize(client.initial_parameters(model))
         client_states: dict[int, Payload] = {}

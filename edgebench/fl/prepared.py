@@ -25,6 +25,8 @@ class PreparedData:
 
     def describe(self) -> dict[str, object]:
         """run.json `data`."""
+        from edgebench.data.loaders import label_counts
+
         return {
             "name": self.splits.name,
             "source": self.splits.source,
@@ -32,15 +34,19 @@ class PreparedData:
             "label_names": self.splits.train.label_names,
             "train_examples": len(self.splits.train),
             "test_examples": len(self.splits.test),
+            # examples per label name: the report's majority-class (chance) rate comes from the test counts
+            "train_label_counts": label_counts(self.splits.train),
+            "test_label_counts": label_counts(self.splits.test),
         }
 
 
 def prepare_data(config: ExperimentConfig) -> PreparedData:
     """Load the dataset and partition its train split across `federation.num_clients` clients."""
-    from edgebench.data.loaders import load_splits
+    from edgebench.data.loaders import load_splits, require_two_classes
 
     base_dir = config.source.parent if config.source else None
     splits = load_splits(config.data, base_dir=base_dir, seed=config.seed)
+    require_two_classes(config.data, splits)
     parts = partition(
         splits.train.labels, config.federation.num_clients, config.partition, config.seed, source=config.source
     )

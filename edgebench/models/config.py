@@ -20,13 +20,19 @@ class TinyBertConfig(BaseModel):
 
 
 class ModelConfig(BaseModel):
-    """`name`: `tiny-bert`, `minilm-l6`, a Hugging Face hub name, or a local directory."""
+    """`name`: `tiny-bert`, `minilm-l6`, a Hugging Face hub name, or a local directory (any architecture with a
+    sequence-classification head: docs/models.md).
+
+    `gradient_checkpointing`: recompute activations in the backward pass instead of storing them, so a bigger
+    model or batch fits an edge device's memory at the cost of about one more forward pass per step.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = "tiny-bert"
     tiny: TinyBertConfig = Field(default_factory=TinyBertConfig)
     revision: str | None = None
+    gradient_checkpointing: bool = False
 
     @model_validator(mode="after")
     def _tiny_heads_divide_hidden(self) -> ModelConfig:

@@ -20,13 +20,11 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from edgebench.models.config import ModelConfig, TinyBertConfig
+from edgebench.models.errors import ModelError
+from edgebench.models.targets import default_targets, describe_layers, model_type
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 TINY_VOCAB_PATH = Path(__file__).with_name("tiny_vocab.txt")
-
-
-class ModelError(RuntimeError):
-    """A model could not be resolved; the message says which extra to install or path to pass."""
 
 
 @dataclass
@@ -39,7 +37,30 @@ class ResolvedModel:
 
 
 def resolve_model(cfg: ModelConfig, num_labels: int, seed: int) -> ResolvedModel:
-    """Build the model named by `cfg` with a `num_labels`-way head, deterministically for `seed`."""
+    """Build the model named by `cfg` with a `num_labels`-way head, deterministically for `seed`.
+
+    The model is ready for sequence classification (:func:`set_up_padding`), with gradient checkpointing
+    when `cfg` asks for it; `info` records its default adapter targets (:mod:`edgebench.models.targets`).
+    """
+    resolved = _resolve(cfg, num_labels, seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # a pad token added to the vocabulary gets a seeded embedding row
+        pad_token = set_up_padding(resolved.model, resolved.tokenizer)
+    if cfg.gradient_checkpointing:
+        enable_gradient_checkpointing(resolved.model, cfg.name)
+    choice = default_targets(resolved.model)
+    resolved.info |= {
+        "model_type": model_type(resolved.model),
+        "target_modules": choice.modules if choice else None,
+        "target_source": choice.source if choice else f"none found; layers: {describe_layers(resolved.model)}",
+        "pad_token": pad_token,
+        "padding_side": resolved.tokenizer.padding_side,
+        "gradient_checkpointing": cfg.gradient_checkpointing,
+    }
+    return resolved
+
+
+def _resolve(cfg: ModelConfig, num_labels: int, seed: int) -> ResolvedModel:
     if cfg.name == "tiny-bert":
         return _tiny_bert(cfg.tiny, num_labels, seed)
     if cfg.name == "minilm-l6":
@@ -139,6 +160,53 @@ def tiny_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
         sep_token="[SEP]",
         mask_token="[MASK]",
     )
+
+
+def set_up_padding(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> str:
+    """Give `model` and `tokenizer` what batched sequence classification needs; returns the pad token's origin.
+
+    A tokenizer without a pad token (GPT-2, LLaMA, Mistral, ...) pads with its EOS token, or with an added
+    ``<|pad|>`` (the embedding matrix grows by one row) when it has none. The model config's
+    `pad_token_id` is set to it: decoder-only heads pool the rightmost token that is not the pad id. Padding
+    is on the right (the tokenizer's `padding_side`, and edgebench's batches always), which keeps every real
+    token at the position it has unpadded, so a padded row's logits equal its unpadded logits. The KV cache
+    is switched off (`use_cache`): a classifier never generates.
+    """
+    origin = f"{tokenizer.pad_token} (the tokenizer's)"
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+            origin = f"{tokenizer.pad_token} (EOS: the tokenizer has no pad token)"
+        else:
+            tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+            try:  # the new row is only ever read at padded positions, which attention masks out
+                model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+            except TypeError:  # transformers < 4.46
+                model.resize_token_embeddings(len(tokenizer))
+            origin = "<|pad|> (added: the tokenizer has neither a pad nor an EOS token)"
+    tokenizer.padding_side = "right"
+    config = getattr(model, "config", None)
+    if config is not None:
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        for section in {id(c): c for c in (config, text_config)}.values():
+            section.pad_token_id = tokenizer.pad_token_id
+            if getattr(section, "use_cache", False):
+                section.use_cache = False
+    return origin
+
+
+def enable_gradient_checkpointing(model: nn.Module, name: str) -> None:
+    """Recompute each layer's activations in the backward pass instead of storing them (less memory, more time).
+
+    Non-reentrant checkpointing, so that gradients reach adapters inside a frozen backbone whose inputs do
+    not require grad. ModelError when the architecture does not support it.
+    """
+    if not getattr(model, "supports_gradient_checkpointing", False):
+        raise ModelError(
+            f"model {name!r} ({type(model).__name__}) does not support gradient checkpointing; "
+            "set model.gradient_checkpointing: false"
+        )
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def freeze_backbone(model: nn.Module) -> None:

@@ -20,6 +20,7 @@ from edgebench.devices.compute import ComputeUnavailable, resolve_compute, resol
 from edgebench.devices.detect import detect_profile, gather_facts, select_profile
 from edgebench.devices.host import package_versions
 from edgebench.devices.profiles import DeviceProfile, ProfileError, load_profiles, profiles_dir
+from edgebench.profiler.contention import describe_load, host_load
 from edgebench.profiler.idle import calibration_path, load_idle, save_idle
 from edgebench.profiler.memory import PROC_MEMINFO, CudaPeakMemory, HostPeakMemory, parse_meminfo
 from edgebench.profiler.settings import ProfilerSettings
@@ -83,6 +84,7 @@ def _chosen(chain: list[str], rows: list[dict[str, Any]]) -> tuple[str | None, l
 
 def doctor_report(settings: ProfilerSettings, device: str = "auto") -> dict[str, Any]:
     """Everything `edgebench doctor` prints, as a JSON-safe dict."""
+    load = host_load(0.5, threshold_cores=settings.contention_threshold_cores)  # first: before torch loads
     selection = select_profile(device, settings.sysfs_root)
     profile = selection.profile
     rows = probe_all(settings, profile)
@@ -118,6 +120,7 @@ def doctor_report(settings: ProfilerSettings, device: str = "auto") -> dict[str,
         "torch": _torch_info(),
         "compute": _compute_default(profile),
         "packages": _versions(),
+        "host_load": load,
     }
 
 
@@ -189,6 +192,14 @@ def doctor(settings: ProfilerSettings, device: str = "auto", as_json: bool = Fal
     missing = [k for k, v in report["packages"].items() if not v]
     if missing:
         w("not installed: " + ", ".join(missing) + "\n")
+    load = report["host_load"]
+    w(f"\nhost load: {describe_load(load)}\n")
+    if load.get("busy"):
+        w(
+            f"warning: this machine is busy: windows measured now get the flag 'contended' (other processes above "
+            f"{load['threshold_cores']:g} cores) and their times are not comparable with a quiet machine's; stop the "
+            "busiest processes or wait before measuring\n"
+        )
     return 0
 
 
@@ -218,6 +229,7 @@ def devices(settings: ProfilerSettings, as_json: bool = False, out: TextIO | Non
                     "name": name,
                     "description": p.description,
                     "meters": p.meters,
+                    "max_power_w": p.max_power_w,
                     "matches": table[name][0],
                     "reasons": table[name][1],
                 }
@@ -232,7 +244,8 @@ def devices(settings: ProfilerSettings, as_json: bool = False, out: TextIO | Non
     for name, p in profiles.items():
         mark = "*" if name == selection.profile.name else " "
         matched = "matches" if table[name][0] else "no"
-        w(f" {mark} {name:<20} {matched:<8} meters: {', '.join(p.meters):<40} {p.description}\n")
+        meters = ", ".join(p.meters)
+        w(f" {mark} {name:<20} {matched:<8} meters: {meters:<40} max {p.max_power_w:>4g} W  {p.description}\n")
     w(f"\nthis machine: {selection.profile.name} ({selection.how})\n")
     for reason in selection.reasons:
         w(f"  - {reason}\n")

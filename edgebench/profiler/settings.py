@@ -36,7 +36,13 @@ class ProfilerSettings(BaseModel):
     to its clock; `rpi5_calibration`: gain/offset for the Pi 5 PMIC sum; `estimate_per_core_w`: watts
     per busy core for the estimate (default: the profile's); `idle_baseline_s`: seconds of idle power to
     measure before the first round (0: use a stored ``edgebench calibrate`` result if any);
-    `replay_trace`: a (seconds, watts) CSV for the ``replay`` meter (tests and benchmarks only).
+    `replay_trace`: a (seconds, watts) CSV for the ``replay`` meter (tests and benchmarks only);
+    `contention_threshold_cores`: a window in which other processes used more than this many cores on
+    average (beyond the measurement's resolution) is flagged ``contended``;
+    `max_dropped_sample_share`: a window losing more than this share of its power samples as implausible
+    (below 0 W or above the device profile's ``max_power_w``) is flagged ``implausible``;
+    `omp_wait_policy`: ``OMP_WAIT_POLICY`` set before torch starts its OpenMP pool (``PASSIVE``: idle
+    threads sleep rather than spin; null: leave the environment alone).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -56,6 +62,9 @@ class ProfilerSettings(BaseModel):
     estimate_per_core_w: float | None = Field(None, gt=0)
     idle_baseline_s: float = Field(0.0, ge=0, le=3600)
     replay_trace: str | None = Field(None, validate_default=True)
+    contention_threshold_cores: float = Field(0.2, ge=0)
+    max_dropped_sample_share: float = Field(0.05, ge=0, le=1)
+    omp_wait_policy: Literal["PASSIVE", "ACTIVE"] | None = "PASSIVE"
 
     @field_validator("nvml_devices")
     @classmethod

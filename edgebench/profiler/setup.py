@@ -19,7 +19,9 @@ from edgebench.devices.profiles import DeviceProfile
 from edgebench.meters.base import CounterMeter, MeterOptions, MeterUnavailable, PowerMeter, sysfs_root
 from edgebench.meters.external import ExternalPowerLog
 from edgebench.meters.registry import METER_NAMES, open_meter
+from edgebench.profiler import threads
 from edgebench.profiler.comm import estimate_comm, link_basis
+from edgebench.profiler.contention import ContentionMeter, describe_load, host_load
 from edgebench.profiler.energy import CombinedEnergy, CounterEnergy, EnergySource, LogEnergy, NullEnergy, SampledEnergy
 from edgebench.profiler.idle import IdleBaseline, load_idle
 from edgebench.profiler.memory import PROC_MEMINFO, MeminfoMemory
@@ -68,22 +70,34 @@ def meter_options(settings: ProfilerSettings, profile: DeviceProfile) -> MeterOp
         estimate_per_core_w=per_core_w,
         estimate_origin=origin,
         replay_trace=settings.replay_trace,
+        max_power_w=profile.max_power_w,
     )
 
 
-def open_source(name: str, options: MeterOptions, profile: DeviceProfile) -> EnergySource:
-    """An energy source for one meter, started (a power meter's sampler process is running)."""
+def open_source(
+    name: str, options: MeterOptions, profile: DeviceProfile, max_dropped_sample_share: float | None = None
+) -> EnergySource:
+    """An energy source for one meter, started (a power meter's sampler process is running). Readings
+    above the profile's `max_power_w` are implausible; a window losing more than
+    `max_dropped_sample_share` of its power samples to that is too."""
     meter = open_meter(name, options)
     if isinstance(meter, CounterMeter):
-        return CounterEnergy(meter)
+        return CounterEnergy(meter, max_power_w=profile.max_power_w)
     if isinstance(meter, ExternalPowerLog):
-        return LogEnergy(meter)
+        log = LogEnergy(meter)
+        log.max_power_w = profile.max_power_w
+        if max_dropped_sample_share is not None:
+            log.max_dropped_sample_share = max_dropped_sample_share
+        return log
     if isinstance(meter, PowerMeter):
         spec, source, scope, interval = meter.spec(), meter.source, meter.scope, meter.update_interval_s
         meter.close()  # the sampler process opens its own
         meminfo = str(PROC_MEMINFO) if profile.memory.track_meminfo else None
         sampler = SamplerProcess(spec, options.sample_rate_hz, meminfo_path=meminfo)
         sampled = SampledEnergy(sampler, meter.name, source, scope, interval)
+        sampled.max_power_w = profile.max_power_w
+        if max_dropped_sample_share is not None:
+            sampled.max_dropped_sample_share = max_dropped_sample_share
         sampled.start()
         return sampled
     raise MeterUnavailable(f"meter {name!r} is neither a counter nor a power meter")
@@ -97,7 +111,7 @@ def resolve_energy(settings: ProfilerSettings, profile: DeviceProfile) -> Energy
         parts: list[EnergySource] = []
         try:
             for name in choice.split("+"):
-                parts.append(open_source(name, options, profile))
+                parts.append(open_source(name, options, profile, settings.max_dropped_sample_share))
         except (MeterUnavailable, OSError, ValueError) as exc:  # a broken sensor must not stop the run
             for p in parts:
                 p.close()
@@ -105,6 +119,7 @@ def resolve_energy(settings: ProfilerSettings, profile: DeviceProfile) -> Energy
             attempts.append({"meter": choice, "status": "unavailable", "reason": reason})
             continue
         source = parts[0] if len(parts) == 1 else CombinedEnergy(parts)
+        source.max_power_w = profile.max_power_w
         attempts.append({"meter": choice, "status": "used"})
         source.attempts = attempts
         return source
@@ -136,13 +151,21 @@ def default_idle(profile: DeviceProfile, energy: EnergySource, folder: Path | No
 
 @dataclass
 class Measurement:
-    """Everything a runner needs to measure: chosen profile, settings and the profiler."""
+    """Everything a runner needs to measure: chosen profile, settings and the profiler.
+
+    `host_sample_s`: seconds over which :meth:`start` and :meth:`close` sample how busy the host is
+    (`host_load`, run.json ``measurement.host_load``; None: not sampled, e.g. per Flower message).
+    """
 
     selection: ProfileSelection
     settings: ProfilerSettings
     profiler: Profiler
     idle_note: str | None = None
     notes: list[str] = field(default_factory=list)
+    host_sample_s: float | None = 0.2
+    host_load: dict[str, Any] = field(default_factory=dict)
+    torch_threads_record: dict[str, Any] | None = None
+    omp_record: dict[str, Any] | None = None
 
     @property
     def profile(self) -> DeviceProfile:
@@ -153,11 +176,33 @@ class Measurement:
         """The profile's default torch thread count (None: leave torch's default)."""
         return self.profile.torch.threads
 
+    def apply_torch_threads(self, requested: int | None = None) -> int | None:
+        """Set torch's intra-op threads: `requested` (the experiment's ``device.torch_threads``), else the
+        profile's ``torch.threads``, else torch's default; recorded for run.json. Returns the count set."""
+        if requested:
+            source = "device.torch_threads in the experiment file"
+        else:
+            requested, source = self.torch_threads, f"device profile {self.profile.name} torch.threads"
+        self.torch_threads_record = threads.apply_torch_threads(requested, source)
+        return requested
+
     def start(self, message: Callable[[str], None] = print) -> dict[str, Any]:
         """Start the profiler (sampler process), settle the idle baseline, and describe it all for run.json.
 
-        With ``idle_baseline_s > 0`` idle power is measured now (the process does nothing meanwhile).
+        Also applies ``OMP_WAIT_POLICY`` (effective only if torch is not imported yet: the CLI applies it
+        earlier) and samples the host's load. With ``idle_baseline_s > 0`` idle power is measured now
+        (the process does nothing meanwhile).
         """
+        self.omp_record = threads.apply_omp_wait_policy(self.settings.omp_wait_policy)
+        if self.host_sample_s is not None:
+            threshold = self.settings.contention_threshold_cores
+            self.host_load = {"start": host_load(self.host_sample_s, threshold_cores=threshold)}
+            if self.host_load["start"].get("busy"):
+                load = describe_load(self.host_load["start"])
+                message(
+                    f"warning: the machine is busy ({load}); windows in which other processes use more than "
+                    f"{threshold:g} cores are flagged 'contended' (times not comparable with a quiet machine's)"
+                )
         self.profiler.start()
         energy = self.profiler.energy
         seconds = self.settings.idle_baseline_s
@@ -176,7 +221,12 @@ class Measurement:
         return self.describe()
 
     def close(self) -> None:
+        """Stop the profiler; after a :meth:`start` that sampled the host's load, sample it again
+        (``host_load["end"]``)."""
         self.profiler.close()
+        if self.host_sample_s is not None and "start" in self.host_load and "end" not in self.host_load:
+            threshold = self.settings.contention_threshold_cores
+            self.host_load["end"] = host_load(self.host_sample_s, threshold_cores=threshold)
 
     def comm_estimate(self, bytes_down: int, bytes_up: int) -> tuple[float, float | None]:
         """Estimated (seconds, joules) of moving the payloads over the profile's link (see comm.py)."""
@@ -189,6 +239,11 @@ class Measurement:
         out["idle_note"] = self.idle_note
         out["link_model"] = self.profile.network.model_dump(mode="json") | {"basis": link_basis(self.profile.network)}
         out["sysfs_root"] = str(sysfs_root(self.settings.sysfs_root))
+        out["host_load"] = dict(self.host_load)
+        out["threads"] = {
+            "torch": self.torch_threads_record or threads.current_torch_threads(),
+            "omp_wait_policy": self.omp_record,
+        }
         return out
 
 
@@ -199,7 +254,8 @@ def build_measurement(settings: ProfilerSettings, device: str = "auto") -> Measu
     profile = selection.profile
     meminfo = MeminfoMemory() if profile.memory.track_meminfo else None
     energy = functools.partial(resolve_energy, settings, profile) if settings.enabled else None
-    profiler = Profiler(enabled=settings.enabled, energy=energy, meminfo=meminfo)
+    contention = ContentionMeter(settings.contention_threshold_cores)
+    profiler = Profiler(enabled=settings.enabled, energy=energy, meminfo=meminfo, contention=contention)
     return Measurement(selection=selection, settings=settings, profiler=profiler)
 
 

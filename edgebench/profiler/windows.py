@@ -4,9 +4,10 @@ At each window edge the profiler synchronises CUDA (when this process uses it), 
 into every open window, resets the resettable peaks, and reads the energy source (counters) or, at the
 end, integrates the sampler's power samples over the window. Each window records wall time (monotonic
 clock), peak host and accelerator memory, energy (gross, and net of idle power when an idle baseline is
-known), mean power, the achieved sample rate and largest gap for sampled sources, and flags such as
-``short-window``. Every value carries provenance; nothing is reported as a number that was not measured
-or explicitly estimated.
+known), mean power, the achieved sample rate and largest gap for sampled sources, the CPU other
+processes used meanwhile (:mod:`edgebench.profiler.contention`), and flags such as ``short-window``,
+``contended`` or ``implausible``. Every value carries provenance; nothing is reported as a number that
+was not measured or explicitly estimated.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgebench.profiler.contention import ContentionMeter, CpuMark
 from edgebench.profiler.energy import EnergySource, NullEnergy
 from edgebench.profiler.idle import IdleBaseline
 from edgebench.profiler.memory import CudaPeakMemory, HostPeakMemory, MeminfoMemory
@@ -49,6 +51,10 @@ class WindowRecord:
     flags: list[str] = field(default_factory=list)
     rails_j: dict[str, float] = field(default_factory=dict)
     children: list[WindowRecord] = field(default_factory=list)
+    #: Cores other processes used on average during the window (None: not measured).
+    other_cpu_cores: float | None = None
+    #: Sampled sources: power samples inside the window dropped as implausible.
+    samples_dropped: int | None = None
 
     @property
     def duration_s(self) -> float:
@@ -73,13 +79,16 @@ class WindowRecord:
 class _Open:
     record: WindowRecord
     energy_token: Any = None
+    cpu_mark: CpuMark | None = None
 
 
 class Profiler:
     """Opens windows. `enabled=False` still times windows but measures neither memory nor energy.
 
     `energy` is an :class:`EnergySource`, or a callable returning one (resolved on :meth:`start`, so
-    building a profiler starts no process). Use it as a context manager, or call :meth:`close`.
+    building a profiler starts no process). `contention`, when given, measures other processes' CPU
+    use in every window (also when disabled: it qualifies the wall times). Use it as a context manager,
+    or call :meth:`close`.
     """
 
     def __init__(
@@ -88,8 +97,10 @@ class Profiler:
         energy: EnergySource | Callable[[], EnergySource] | None = None,
         meminfo: MeminfoMemory | None = None,
         idle: IdleBaseline | None = None,
+        contention: ContentionMeter | None = None,
     ) -> None:
         self.enabled = enabled
+        self.contention = contention
         self._host = HostPeakMemory() if enabled else None
         self._cuda = CudaPeakMemory() if enabled else None
         self._meminfo = meminfo if enabled else None
@@ -179,6 +190,8 @@ class Profiler:
             self._cuda.reset()
             record.memory_provenance = self.memory_provenance
             opened.energy_token = self.energy.edge()
+        if self.contention is not None:
+            opened.cpu_mark = self.contention.mark(refresh=not self._open)
         self._open.append(opened)
         record.start_ns = time.monotonic_ns()
         self.overhead_ns += time.perf_counter_ns() - edge_started
@@ -190,12 +203,15 @@ class Profiler:
                 assert self._cuda is not None
                 self._cuda.synchronize()
             record.end_ns = time.monotonic_ns()
+            end_mark = self.contention.mark(refresh=len(self._open) == 1) if self.contention is not None else None
             if self.enabled:
                 end_token = self.energy.edge()
                 self._fold_peaks()
                 self._finish_energy(record, opened.energy_token, end_token)
                 avail, nvmap = self.energy.sampled_memory(record.start_ns, record.end_ns)
                 _fold_meminfo(record, avail, nvmap)
+            if self.contention is not None:
+                self._finish_contention(record, opened.cpu_mark, end_mark)
             self._open.pop()
             if not self._open and self.enabled:
                 trim = getattr(self.energy, "trim", None)
@@ -213,9 +229,19 @@ class Profiler:
         record.max_gap_s = result.max_gap_s
         record.flags = list(result.flags)
         record.rails_j = dict(result.rails_j)
+        record.samples_dropped = result.samples_dropped
         if result.energy_j is not None and self.idle is not None:
             record.idle_power_w = self.idle.power_w
             record.energy_net_j = result.energy_j - self.idle.power_w * record.duration_s
+
+    def _finish_contention(self, record: WindowRecord, start: CpuMark | None, end: CpuMark | None) -> None:
+        assert self.contention is not None
+        found = self.contention.measure(start, end)
+        if found is None:
+            return
+        record.other_cpu_cores = found.other_cpu_cores
+        if found.contended:
+            record.flags.append("contended")
 
     # -- idle baseline -------------------------------------------------------------------------
     def measure_idle(self, seconds: float, wait: Callable[[float], None] = time.sleep) -> IdleBaseline:
@@ -248,6 +274,7 @@ class Profiler:
             "memory_provenance": self.memory_provenance,
             "idle_baseline": self.idle.to_json() if self.idle is not None else None,
             "overhead_s": self.overhead_ns / 1e9,
+            "contention": self.contention.describe() if self.contention is not None else None,
         }
 
 

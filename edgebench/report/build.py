@@ -10,7 +10,7 @@ import pandas as pd
 
 from edgebench.report.content import build_document
 from edgebench.report.html import render_html
-from edgebench.report.load import ReportInputError, load_run
+from edgebench.report.load import ReportInputError, RunData, load_run
 from edgebench.report.markdown import render_markdown
 from edgebench.report.plots import draw_figures
 from edgebench.report.summary import Analysis, analyse
@@ -31,6 +31,8 @@ class ReportResult:
     images: list[Path]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
+    #: What was wrong with the inputs, one line each, naming the run directory (also in the report's notes).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def png(self) -> list[Path]:
@@ -55,6 +57,8 @@ def build_report(
         raise ReportInputError(f"target accuracy must be a fraction in [0, 1] (got {target_accuracy})")
     unique = list(dict.fromkeys(Path(p).resolve() for p in run_dirs))  # a directory given twice counts once
     runs = [load_run(p) for p in unique]
+    if baseline is not None:
+        _check_baseline(runs, baseline)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     analysis = analyse(runs, baseline, target_accuracy)
@@ -69,7 +73,23 @@ def build_report(
     md_path.write_text(render_markdown(doc, md_path))
     html_path.write_text(render_html(doc))
     images = [p for f in plots.figures for p in (f.png, f.svg)]
-    return ReportResult(out_dir, html_path, md_path, [summary_csv, per_run_csv], images, plots.skipped, analysis.notes)
+    warnings = [f"{run.path}: {problem}" for run in runs for problem in run.problems]
+    return ReportResult(
+        out_dir, html_path, md_path, [summary_csv, per_run_csv], images, plots.skipped, analysis.notes, warnings
+    )
+
+
+def _check_baseline(runs: Sequence[RunData], baseline: str) -> None:
+    """ReportInputError when no usable run has a method labelled (or registered as) `baseline`."""
+    present: dict[str, str] = {}
+    for run in runs:
+        if run.usable:
+            for label in run.labels:
+                present.setdefault(label, run.registry_name(label))
+    if not present or baseline in present or baseline in present.values():
+        return
+    listed = ", ".join(label if name == label else f"{label} ({name})" for label, name in present.items())
+    raise ReportInputError(f"--baseline {baseline!r}: no method of that label or name in these runs; present: {listed}")
 
 
 def per_run_table(analysis: Analysis) -> pd.DataFrame:

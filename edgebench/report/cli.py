@@ -30,5 +30,7 @@ def report_command(args: argparse.Namespace) -> int:
     except ReportInputError as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         return 2
+    for warning in result.warnings:
+        print(f"edgebench: warning: {warning}", file=sys.stderr)
     print(result.html.resolve())
     return 0

@@ -61,7 +61,7 @@ VERDICT_MARK = {
     "worse": "✘ worse",
     "tie": "= tie",
     "n/a": "n/a (not measured)",
-    "no clear difference": "≈ no clear difference",
+    "no clear difference": "≈ no clear difference (within noise)",
 }
 
 
@@ -75,7 +75,7 @@ def build_document(analysis: Analysis, plots: PlotResult, csv_names: list[str]) 
     subtitle = (
         f"Generated {now} by edgebench {edgebench.__version__} from {len(analysis.runs)} run director"
         f"{'y' if len(analysis.runs) == 1 else 'ies'}; the candidate is compared with every other method; "
-        f"ratio table against '{analysis.baseline}'; {target}."
+        f"{target}."
     )
     sections = [
         _headline(analysis),
@@ -144,6 +144,8 @@ def comparison_sentence(c: Comparison) -> str:
         elif key == "accuracy":
             why = c.accuracy.reason.split(":")[0] if verdict == "no verdict" else "within noise"
             buckets["none"].append(f"{name} ({why})")
+        elif verdict == "no clear difference":
+            buckets["none"].append(f"{name} (within noise)")
         elif verdict == "contaminated":
             buckets["none"].append(f"{name} (contaminated)")
         else:
@@ -171,8 +173,8 @@ def _headline(a: Analysis) -> Section:
         where = f"on {g.device}" + (f" (settings {g.settings})" if multi_cfg else "")
         sec.blocks.append(
             Paragraph(
-                f"{first.candidate.label} {where}, compared with each of {len(comps)} other method"
-                f"{'s' if len(comps) != 1 else ''} separately:",
+                f"{first.candidate.label} {where}, compared with "
+                + (f"each of {len(comps)} other methods separately:" if len(comps) > 1 else "one other method:"),
                 strong=True,
             )
         )
@@ -212,8 +214,9 @@ def _headline_notes(a: Analysis, g: Group, comps: list[Comparison]) -> list[str]
         if w is not None:
             excluded.append(f"{c.baseline.display}: {w.baseline_windows.text()}")
     notes.append(
-        "Time and energy: medians over client windows not flagged contended or implausible, ties within a "
-        "factor 1.1; fewer than 3 clean windows (or under half) on a side = contaminated: no verdict. "
+        "Time and energy: medians over client windows not flagged contended or implausible; a tie within a "
+        "factor 1.1, beyond it better / worse only when a Mann-Whitney test on the windows gives p < 0.05; "
+        "fewer than 3 clean windows (or under half) on a side = contaminated: no verdict. "
         "Windows used: " + "; ".join(excluded) + "."
     )
     notes.append(
@@ -251,7 +254,9 @@ def _verdicts(a: Analysis) -> Section:
                 "Time and energy: medians over client windows (every round and seed), phase by phase; windows "
                 "flagged contended or implausible (clients.csv window_flags, on the window or that phase) are "
                 "left out and counted; fewer than 3 clean windows or under half of a side's windows: "
-                "contaminated: no verdict. Ratio candidate / other: better below 1/1.1, worse above 1.1, else tie.",
+                "contaminated: no verdict. Ratio of medians candidate / other: a tie between 1/1.1 and 1.1; "
+                "beyond, better (below) or worse (above) when a two-sided Mann-Whitney U test on the clean "
+                "windows gives p < 0.05, else no clear difference.",
                 "Bytes: exact totals (down + up); better / worse when the ratio differs from 1 by more than 0.5 %.",
             ]
         )
@@ -284,7 +289,7 @@ def _verdicts(a: Analysis) -> Section:
                     "other": tables.fmt(v.baseline),
                     "ratio or difference": v.value_text(),
                     "verdict": verdict,
-                    "windows used (candidate; other)": f"{v.candidate_windows.text()}; {v.baseline_windows.text()}",
+                    "windows used (candidate; other)": v.evidence(),
                 }
             )
         acc = c.accuracy
@@ -341,12 +346,6 @@ def _summary(a: Analysis, csv_names: list[str]) -> Section:
     )
     sec.blocks.append(Table(tables.energy_table(a.summary), "Energy (* = estimated)"))
     sec.blocks.append(Table(tables.memory_rank_table(a.summary), "Memory and ranks (final round)"))
-    sec.blocks.append(
-        Table(
-            tables.baseline_table(a.summary),
-            f"Ratios of totals against '{a.baseline}' (no verdicts; see Verdicts in detail for every comparison)",
-        )
-    )
     return sec
 
 

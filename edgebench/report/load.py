@@ -150,7 +150,7 @@ class RunData(RunFiles):
             if isinstance(counts, dict) and sum(counts.values()) > 0:
                 top = max(counts, key=lambda k: counts[k])
                 rate = counts[top] / sum(counts.values())
-                return rate, f"{where} label counts in run.json (majority class '{top}')"
+                return rate, f"{where} label counts in run.json, majority class '{top}'"
         part = self.partition
         if part is not None:
             labels = [c for c in part.columns if c not in ("client_id", "num_examples")]
@@ -158,11 +158,11 @@ class RunData(RunFiles):
             if len(totals) and totals.sum() > 0:
                 top = str(totals.idxmax())
                 return float(totals.max() / totals.sum()), (
-                    f"train label counts in {PARTITION_CSV} (majority class '{top}'; test counts not recorded)"
+                    f"train label counts in {PARTITION_CSV}, majority class '{top}' (test counts not recorded)"
                 )
         names = data.get("label_names")
         if names:
-            return 1.0 / len(names), f"1 / {len(names)} labels (no label counts recorded)"
+            return 1.0 / len(names), f"1 / {len(names)} labels, no label counts recorded"
         return None, "no label counts recorded"
 
     def planned_rounds(self) -> int | None:

@@ -23,6 +23,7 @@ import pandas as pd
 from edgebench.methods import methods_with_role
 from edgebench.report.load import RunData
 from edgebench.report.metrics import (
+    accepted,
     accuracy_within_bytes,
     completed_only,
     is_estimated,
@@ -368,6 +369,9 @@ def window_summary(s: Series) -> dict[str, Any]:
     out["window_s_median_clean"] = float(compute.median()) if len(compute) else float("nan")
     out["link_s_median_est"] = float(link.median()) if len(link) else float("nan")
     out["end_to_end_s_median"] = float(e2e.median()) if len(e2e) else float("nan")
+    other = accepted(clients)["other_cpu_cores"] if "other_cpu_cores" in clients else pd.Series(dtype=float)
+    out["other_cpu_cores_median"] = float(other.median()) if other.notna().any() else float("nan")
+    out["other_cpu_cores_max"] = float(other.max()) if other.notna().any() else float("nan")
     return out
 
 
@@ -507,31 +511,30 @@ def _values(clients: pd.DataFrame, column: str) -> pd.Series:
 
 
 def baseline_role(candidate: Series, other: Series) -> str:
-    """How `other` relates to the candidate: LoRA at the candidate's r0 (same start), at its r_target (same
-    final budget), another baseline, or another method."""
+    """How `other` relates to the candidate: at the candidate's r0 (same start), at its r_target (same final
+    budget), another baseline, or another method; e.g. `same start, r = r0 = 12`."""
     cp, op = candidate.params_dict, other.params_dict
     r = op.get("r")
-    name = other.registry
-    if isinstance(r, int | float):
+    if isinstance(r, int | float) and not isinstance(r, bool):
         r0, rt = cp.get("r0"), cp.get("r_target")
         same_start = isinstance(r0, int | float) and float(r0) == float(r)
         same_final = isinstance(rt, int | float) and float(rt) == float(r)
         if same_start and same_final:
-            return f"{name} at r0 = r_target = {r:g} (same start and final budget)"
+            return f"same start and final budget, r = r0 = r_target = {r:g}"
         if same_start:
-            return f"{name} at r0 = {r:g} (same start)"
+            return f"same start, r = r0 = {r:g}"
         if same_final:
-            return f"{name} at r_target = {r:g} (same final budget)"
+            return f"same final budget, r = r_target = {r:g}"
     if other.registry in methods_with_role("baseline"):
         return "other baseline"
     return "other method"
 
 
-_ROLE_ORDER = ("(same start and final budget)", "(same start)", "(same final budget)", "other baseline")
+_ROLE_ORDER = ("same start and final budget", "same start", "same final budget", "other baseline")
 
 
 def _role_rank(role: str) -> int:
-    return next((i for i, key in enumerate(_ROLE_ORDER) if key in role), len(_ROLE_ORDER))
+    return next((i for i, key in enumerate(_ROLE_ORDER) if role.startswith(key)), len(_ROLE_ORDER))
 
 
 def compare(group: Group, candidate: Series, other: Series, chosen_by: str) -> Comparison:
@@ -625,6 +628,8 @@ def analyse(runs: Sequence[RunData], baseline: str | None, target_accuracy: floa
     for run in runs:
         if not run.usable:
             notes.append(("Runs", f"{run.name}: skipped ({'; '.join(run.problems)})"))
+        elif run.problems:
+            notes.append(("Runs", f"{run.name}: used with warnings ({'; '.join(run.problems)})"))
     for s in series:
         for r in s.excluded:
             notes.append(

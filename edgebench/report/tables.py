@@ -168,6 +168,10 @@ def _flag_counts(r: dict[str, Any]) -> str:
     return f"{', '.join(parts)} of {total}" if parts else f"none of {total}"
 
 
+def _pair(first: list[str], second: list[str]) -> list[str]:
+    return [NA if a == NA and b == NA else f"{a} / {b}" for a, b in zip(first, second, strict=True)]
+
+
 def time_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = summary.to_dict("records")
     return _frame(
@@ -180,6 +184,9 @@ def time_table(summary: pd.DataFrame) -> pd.DataFrame:
             "client window, median of clean (s)": _col(rows, "window_s_median_clean", std=False),
             "round wall (s)": _col(rows, "round_s_mean"),
             "windows flagged": [_flag_counts(r) for r in rows],
+            "other processes' CPU, median / max (cores)": _pair(
+                _col(rows, "other_cpu_cores_median", std=False), _col(rows, "other_cpu_cores_max", std=False)
+            ),
             "rejected replies": _col(rows, "clients_rejected", kind="count"),
         }
     )

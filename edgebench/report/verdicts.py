@@ -14,7 +14,9 @@ Every rule and threshold is here (and in docs/report.md, "Verdict rules"):
   time = client window + estimated link time). A window flagged `contended` or `implausible` (on the
   window or on that phase) is left out and counted. When fewer than 3 clean windows, or fewer than half
   of the windows, remain on either side, the verdict is "contaminated: no verdict". Otherwise the ratio of
-  medians (candidate / baseline) is better below 1 / 1.1, worse above 1.1, and a tie in between.
+  medians (candidate / baseline) is a tie between 1 / 1.1 and 1.1; outside that band it is better (below)
+  or worse (above) only when a two-sided Mann-Whitney U test on the clean windows gives p < 0.05 (normal
+  approximation with tie and continuity correction), else "no clear difference".
 * **Bytes** are exact counts: the ratio of totals is better or worse when it differs from 1 by more than
   0.5 %.
 """
@@ -22,7 +24,7 @@ Every rule and threshold is here (and in docs/report.md, "Verdict rules"):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +35,7 @@ from edgebench.report.metrics import EXCLUDING_FLAGS, accepted, exclusion_flags
 CHANCE_MARGIN = 0.02  # fraction: within 2 points of the majority-class rate = did not learn
 MIN_EFFECT = 0.01  # fraction: an accuracy difference under 1 point is never a verdict
 TIE_BAND = 0.10  # medians within a factor 1.1 of each other are a tie
+ALPHA = 0.05  # significance level of the Mann-Whitney test on window times and energies
 BYTES_TIE = 0.005
 MIN_CLEAN_WINDOWS = 3
 MIN_CLEAN_SHARE = 0.5
@@ -136,10 +139,7 @@ def accuracy_verdict(
     if out.n:
         out.delta_pts = float(diffs.mean())
     if idle:
-        out.reason = (
-            f"{' and '.join(idle)} did not learn (within {CHANCE_MARGIN * 100:g} pts of the majority-class rate "
-            f"{chance * 100:.1f} %): no accuracy verdict"
-        )
+        out.reason = f"{' and '.join(idle)} did not learn: no accuracy verdict"
         return out
     if out.n == 0:
         out.reason = "no seed run by both: no accuracy verdict"
@@ -214,6 +214,7 @@ class MedianVerdict:
     candidate_windows: Windows
     baseline_windows: Windows
     estimated: bool = False
+    p_value: float = float("nan")
 
     @property
     def decided(self) -> bool:
@@ -234,6 +235,32 @@ class MedianVerdict:
         if self.verdict == NOT_MEASURED:
             return "n/a (not measured)"
         return f"{self.value_text()}: {self.verdict}" + (" (ESTIMATED)" if self.estimated else "")
+
+    def evidence(self) -> str:
+        """Windows used on both sides and the test's p-value."""
+        if math.isnan(self.p_value):
+            p = ""
+        else:
+            p = "; Mann-Whitney p < 0.001" if self.p_value < 0.001 else f"; Mann-Whitney p = {self.p_value:.3f}"
+        return f"{self.windows_text()}{p}"
+
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of the Mann-Whitney U test (normal approximation, tie and continuity corrected)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    m, n = len(x), len(y)
+    if m == 0 or n == 0:
+        return float("nan")
+    ranks = pd.Series(np.concatenate([x, y])).rank(method="average").to_numpy()
+    u = ranks[:m].sum() - m * (m + 1) / 2
+    mean = m * n / 2
+    _, counts = np.unique(np.concatenate([x, y]), return_counts=True)
+    total = m + n
+    var = m * n / 12 * ((total + 1) - float((counts**3 - counts).sum()) / (total * (total - 1)))
+    if var <= 0:
+        return 1.0
+    z = (abs(u - mean) - 0.5) / math.sqrt(var)
+    return float(min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2))))
 
 
 def _contaminated(w: Windows) -> bool:
@@ -272,7 +299,10 @@ def median_verdict(
     else:
         ratio = cmed / bmed if bmed > 0 else float("nan")
         verdict = ratio_verdict(ratio)
-    return MedianVerdict(quantity, unit, cmed, bmed, ratio, verdict, cw, bw, estimated)
+    p = mann_whitney_p(cv.to_numpy(), bv.to_numpy()) if verdict in (BETTER, WORSE, TIE) else float("nan")
+    if verdict in (BETTER, WORSE) and not p < ALPHA:
+        verdict = NO_CLEAR
+    return MedianVerdict(quantity, unit, cmed, bmed, ratio, verdict, cw, bw, estimated, p)
 
 
 @dataclass

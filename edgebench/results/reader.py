@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from edgebench.results.rows import CLIENT_TABLE, RANK_TABLE, ROUND_TABLE
+from edgebench.results.scan import CorruptTableError, scan_table
 from edgebench.results.schema import Column
 from edgebench.results.store import CLIENTS_CSV, RANKS_CSV, ROUNDS_CSV, RUN_JSON
 
@@ -34,17 +35,27 @@ class RunFiles:
 R = TypeVar("R", bound=RunFiles)
 
 
-def read_table(path: Path, table: list[Column]) -> pd.DataFrame:
+def read_table(path: Path, table: list[Column], problems: list[str] | None = None) -> pd.DataFrame:
     """A contract CSV with empty cells as NaN, numbers parsed, missing columns added (all NaN).
 
     Columns this version does not declare are kept, and parsed as numbers when every non-empty cell is one.
+    An incomplete tail (rows cut short by a crash, or unreadable bytes after the last complete row) is left
+    out and described, with its file and line, into `problems`; a broken row with complete rows after it
+    raises CorruptTableError (edgebench.results.scan).
     """
+    scan = scan_table(path)
+    if problems is not None:
+        problems += [f"{b.describe(path.name)}: incomplete row left out" for b in scan.tail]
+    frame = pd.DataFrame(scan.rows, columns=_unique(scan.header), dtype=object) if scan.header else None
+    return _typed(frame, table)
+
+
+def _typed(frame: pd.DataFrame | None, table: list[Column]) -> pd.DataFrame:
+    """`frame` (text cells; None: no rows, no header) with the contract's columns and number parsing."""
     text = {c.name for c in table if c.kind == "text"}
     names = [c.name for c in table]
-    if not path.exists() or path.stat().st_size == 0:
+    if frame is None:
         frame = pd.DataFrame({c: pd.Series(dtype=object if c in text else float) for c in names})
-    else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     for col in names:
         if col not in frame.columns:
             frame[col] = "" if col in text else np.nan
@@ -61,6 +72,17 @@ def read_table(path: Path, table: list[Column]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def _unique(header: list[str]) -> list[str]:
+    """Column names as pandas' read_csv makes them: a repeated name gets ``.1``, ``.2``, ..."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in header:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        out.append(f"{name}.{count}" if count else name)
+    return out
+
+
 def read_run(path: Path, into: type[R] = RunFiles) -> R:  # type: ignore[assignment]
     """Read one run directory (which must exist) into `into` (RunFiles or a subclass); `problems` says
     what is missing or unreadable."""
@@ -74,11 +96,11 @@ def read_run(path: Path, into: type[R] = RunFiles) -> R:  # type: ignore[assignm
             problems.append(f"unreadable {RUN_JSON}: {exc}")
     else:
         problems.append(f"no {RUN_JSON}")
-    return into(
-        path=path,
-        meta=meta,
-        clients=read_table(path / CLIENTS_CSV, CLIENT_TABLE),
-        rounds=read_table(path / ROUNDS_CSV, ROUND_TABLE),
-        ranks=read_table(path / RANKS_CSV, RANK_TABLE),
-        problems=problems,
-    )
+    tables = ((CLIENTS_CSV, CLIENT_TABLE), (ROUNDS_CSV, ROUND_TABLE), (RANKS_CSV, RANK_TABLE))
+    try:
+        clients, rounds, ranks = (read_table(path / name, table, problems) for name, table in tables)
+    except CorruptTableError as exc:
+        where = "" if exc.header else " with complete rows after it"
+        problems.append(f"{exc.path.name} line {exc.line}: damaged ({exc.reason}){where}; this run's rows are not used")
+        clients, rounds, ranks = (_typed(None, table) for _, table in tables)
+    return into(path=path, meta=meta, clients=clients, rounds=rounds, ranks=ranks, problems=problems)

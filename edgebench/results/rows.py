@@ -14,6 +14,7 @@ from typing import Any
 from edgebench.profiler.windows import WindowRecord
 from edgebench.results.schema import (
     BYTES,
+    CORES,
     COUNT,
     FRACTION,
     HERTZ,
@@ -79,7 +80,10 @@ class ClientMeasurement:
     window_flags: str | None = column(
         TEXT,
         "`;`-separated flags of the client window and its phases (`<phase>:<flag>`): `short-window` (shorter than "
-        "10x the sensor update interval or sample period), `few-samples`, `meter-failed`, `log-does-not-cover-window`",
+        "10x the sensor update interval or sample period), `few-samples`, `meter-failed`, `log-does-not-cover-window`, "
+        "`contended` (other processes used more than `profiler.contention_threshold_cores` cores on average, beyond "
+        "the measurement's resolution: times and energy are written but not comparable with a quiet machine's), "
+        "`implausible` (an impossible meter reading: energy empty, the provenance says why)",
     )
     download_energy_j: float | None = column(JOULES, "energy of the download window (same provenance as `energy_j`)")
     train_energy_j: float | None = column(JOULES, "energy of the train window (same provenance as `energy_j`)")
@@ -103,6 +107,17 @@ class ClientMeasurement:
     )
     comm_energy_est_j: float | None = column(
         JOULES, "*estimated* radio energy to move `bytes_down` and `bytes_up` over the device profile's link model"
+    )
+    other_cpu_cores: float | None = column(
+        CORES,
+        "CPU other processes used during the client window, in core-seconds per second (busy time of this process's "
+        "CPUs from /proc/stat minus this process tree's CPU time); each CPU's counter is truncated to 10 ms, so short "
+        "windows carry large error (the `contended` flag allows for it); empty where /proc/stat is unreadable",
+    )
+    power_samples_dropped: int | None = column(
+        COUNT,
+        "sampled meters: power samples inside the client window dropped as implausible (below 0 W or above the "
+        "device profile's `max_power_w`); empty for counters and estimates",
     )
 
     @classmethod
@@ -132,6 +147,7 @@ class ClientMeasurement:
             train_loss=train_loss,
             window_flags=";".join(flags) if flags else None,
             energy_rails_j=format_rails(window.rails_j),
+            power_samples_dropped=window.samples_dropped,
             comm_time_est_s=comm_time_est_s,
             comm_energy_est_j=comm_energy_est_j,
         )
@@ -163,6 +179,7 @@ _WINDOW_CELLS = (
     "peak_accel_reserved_bytes",
     "mem_available_min_bytes",
     "nvmap_peak_bytes",
+    "other_cpu_cores",
 )
 
 

@@ -31,12 +31,16 @@ _UNREADABLE = re.compile("[\x00\udc80-\udcff]")
 class CorruptTableError(ValueError):
     """A contract CSV is damaged before its last rows (not a torn tail); names the file and the line."""
 
-    def __init__(self, path: Path, line: int, reason: str) -> None:
-        self.path, self.line, self.reason = path, line, reason
-        super().__init__(
-            f"{path}: line {line}: {reason}, and sound rows follow it, so this is damage rather than a row cut "
-            "short by a crash; repair or delete that line"
-        )
+    def __init__(self, path: Path, line: int, reason: str, *, header: bool = False) -> None:
+        self.path, self.line, self.reason, self.header = path, line, reason, header
+        if header:
+            message = f"{path}: line {line}: {reason}; not a readable results table"
+        else:
+            message = (
+                f"{path}: line {line}: {reason}, and complete rows follow it, so this is damage rather than a row "
+                "cut short by a crash; repair or delete that line"
+            )
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def scan_table(path: Path, kinds: Mapping[str, str] | None = None) -> TableScan:
     checked too. A missing or empty file has no header and no rows.
     """
     scan = TableScan(path)
-    if not path.exists():
+    if not path.is_file():
         return scan
     text = path.read_bytes().decode("utf-8", errors="surrogateescape")
     if not text:
@@ -88,7 +92,7 @@ def scan_table(path: Path, kinds: Mapping[str, str] | None = None) -> TableScan:
         if len(records) == 1 and not text.endswith("\n"):
             scan.tail.append(BrokenRow(first_line, f"incomplete header: {problem}"))
             return scan  # only a torn header: an empty table
-        raise CorruptTableError(path, first_line, problem)
+        raise CorruptTableError(path, first_line, problem, header=True)
     scan.header = header
     damage: BrokenRow | None = None
     for line, fields, problem in records[1:]:

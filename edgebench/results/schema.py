@@ -16,6 +16,7 @@ Kind = Literal["text", "number"]
 
 #: Units as written in the contract's tables.
 SECONDS, JOULES, WATTS, BYTES, HERTZ, COUNT, FRACTION, TEXT = "s", "J", "W", "bytes", "Hz", "count", "fraction", "text"
+CORES = "cores"
 
 
 @dataclass(frozen=True)

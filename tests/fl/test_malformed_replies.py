@@ -51,7 +51,10 @@ def test_malformed_uplinks_are_rejected_with_their_reason_and_the_run_completes(
     path = write_config(
         {
             "federation": {"num_clients": 6, "clients_per_round": 6, "rounds": 2, "wire_dtype": "float16"},
-            "methods": [{"method": "lora", "r": 4}, {"method": "fedara", "r0": 4, "r_target": 2, "t_init": 0, "t_final": 0}],
+            "methods": [
+                {"method": "lora", "r": 4},
+                {"method": "fedara", "r0": 4, "r_target": 2, "t_init": 0, "t_final": 0},
+            ],
         }
     )
     real_round, real_client_round = inprocess.InProcessExecutor.run_round, inprocess.run_client_round

@@ -24,10 +24,14 @@ EXPERIMENT = deep_update(
 )
 # Cells that do not depend on timing, energy or memory: equal in a resumed and an uninterrupted run.
 SAME = {
-    CLIENTS_CSV: ("method", "round", "client_id", "num_examples", "num_steps", "bytes_down", "bytes_up")
-    + ("train_loss", "active_rank", "active_modules", "status"),
-    ROUNDS_CSV: ("method", "round", "clients", "clients_rejected", "bytes_down", "bytes_up", "eval_accuracy")
-    + ("eval_loss", "eval_examples", "active_rank", "active_modules", "budget"),
+    CLIENTS_CSV: (
+        *("method", "round", "client_id", "num_examples", "num_steps", "bytes_down", "bytes_up"),
+        *("train_loss", "active_rank", "active_modules", "status"),
+    ),
+    ROUNDS_CSV: (
+        *("method", "round", "clients", "clients_rejected", "bytes_down", "bytes_up", "eval_accuracy"),
+        *("eval_loss", "eval_examples", "active_rank", "active_modules", "budget"),
+    ),
     RANKS_CSV: ("method", "round", "module", "rank"),
 }
 

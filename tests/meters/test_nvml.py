@@ -159,3 +159,18 @@ def test_hidden_gpus_and_mig_are_unavailable() -> None:
         open_nvml(nvml=_two_gpus(), environ={"CUDA_VISIBLE_DEVICES": "MIG-1234"})
     with pytest.raises(MeterUnavailable, match="cuda:3 is not visible"):
         open_nvml(devices=[3], nvml=_two_gpus(), environ={})
+
+
+def test_energy_counter_stepping_backwards_is_refused_not_subtracted() -> None:
+    nvml = _two_gpus()
+    meter = open_nvml(devices=[0], nvml=nvml, environ={})
+    assert isinstance(meter, NvmlEnergyMeter)
+    meter.read_energy_j()
+    nvml.gpus[0].energy_mj += 2_000
+    assert meter.read_energy_j() == pytest.approx(2.0)
+    nvml.gpus[0].energy_mj = 500  # a driver reset: the 64-bit counter starts again
+    assert meter.read_energy_j() == pytest.approx(2.0)
+    assert meter.implausible_readings == 1
+    assert "GPU 0 stepped back from 1002000 to 500 mJ" in meter.implausible_reason
+    nvml.gpus[0].energy_mj += 1_000
+    assert meter.read_energy_j() == pytest.approx(3.0)  # counts on from the new value

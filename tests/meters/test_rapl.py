@@ -97,3 +97,53 @@ def test_counter_vanishing_mid_run_is_a_read_error(x86: Path) -> None:
 def test_double_counting_domain_sets_are_rejected(domains: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         validate_domains(domains)
+
+
+class _Clock:
+    """Monotonic nanoseconds stepped by the test."""
+
+    def __init__(self) -> None:
+        self.ns = 10**12
+
+    def __call__(self) -> int:
+        return self.ns
+
+
+def test_a_wrap_is_accepted_only_when_the_power_it_implies_is_plausible(x86: Path) -> None:
+    max_range = 262143328850
+    clock = _Clock()
+    _set(x86, "intel-rapl:0", max_range - 50_000_000)  # 50 J before the top
+    meter = RaplMeter(x86, ["package"], max_power_w=1000.0, clock_ns=clock)
+    meter.probe()
+    start = meter.read_energy_j()
+    clock.ns += 2 * 10**9
+    _set(x86, "intel-rapl:0", 30_000_000)  # a wrap: 50 J + 30 J in 2 s = 40 W, plausible
+    assert meter.read_energy_j() - start == pytest.approx(80.0)
+    assert meter.implausible_readings == 0
+
+
+def test_a_counter_stepping_backwards_is_refused_not_added(x86: Path) -> None:
+    clock = _Clock()
+    _set(x86, "intel-rapl:0", 5_000_000_000)
+    meter = RaplMeter(x86, ["package"], max_power_w=1000.0, clock_ns=clock)
+    meter.probe()
+    start = meter.read_energy_j()
+    clock.ns += int(2.5e9)
+    _set(x86, "intel-rapl:0", 4_000_000_000)  # read as a wrap: 258 kJ in 2.5 s, i.e. 103 kW: impossible
+    after = meter.read_energy_j()
+    assert after == start  # nothing added
+    assert meter.implausible_readings == 1
+    assert "package-0 energy_uj stepped back from 5000000000 to 4000000000 in 2.5 s" in meter.implausible_reason
+    assert "above the device's max_power_w 1000 W" in meter.implausible_reason
+    clock.ns += 10**9
+    _set(x86, "intel-rapl:0", 4_000_000_000 + 20_000_000)  # re-synced: counts on from the new value
+    assert meter.read_energy_j() - after == pytest.approx(20.0)
+
+
+def test_without_a_max_power_every_backwards_step_is_a_wrap(x86: Path) -> None:
+    _set(x86, "intel-rapl:0", 5_000_000_000)
+    meter = RaplMeter(x86, ["package"])  # no profile bound: the previous behaviour
+    meter.probe()
+    start = meter.read_energy_j()
+    _set(x86, "intel-rapl:0", 4_000_000_000)
+    assert meter.read_energy_j() - start == pytest.approx((262143328850 - 1_000_000_000) / 1e6)

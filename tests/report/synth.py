@@ -9,6 +9,12 @@ Two methods over four rounds, two clients (ids 0 and 1) per round:
 
 `acc_shift` adds to every accuracy (a second seed); `energy=None` leaves energy cells empty
 (unavailable), `energy="estimated"` writes the same numbers with an estimated provenance.
+
+Every client window also has an *estimated* link time of (bytes_down + bytes_up) / 10^6 s and radio energy
+of half that in J, per-phase energy (download 0.5 J, train energy_j - 1.5 J, upload 1 J), and run.json
+records test label counts with a majority-class rate of 30 %. `spec` adds or overrides methods (a label
+mapped to METHODS-like entries, `params` included); `flags` sets `window_flags` per (label, round,
+client_id); `clients` sets how many clients each round has (ids 0..n-1, cycling over the two profiles).
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ METHODS: dict[str, dict[str, Any]] = {
     },
 }
 DOWNLOAD_S, UPLOAD_S = 0.1, 0.2
+LABEL_COUNTS = {"World": 30, "Sports": 25, "Business": 25, "Sci/Tech": 20}
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
@@ -83,21 +90,27 @@ def write_run(
     net_energy: bool = True,
     accel: bool = True,
     empty: bool = False,
+    spec: dict[str, dict[str, Any]] | None = None,
+    flags: dict[tuple[str, int, int], str] | None = None,
+    clients: int = 2,
 ) -> Path:
     """Write one run directory; `rounds_done` limits a method's rounds (its status is then `running`)."""
     path.mkdir(parents=True, exist_ok=True)
     rounds_done = rounds_done or {}
+    table = {**METHODS, **(spec or {})}
+    flags = flags or {}
+    n_clients = clients
     clients: list[dict[str, Any]] = []
     rounds: list[dict[str, Any]] = []
     ranks: list[dict[str, Any]] = []
     meta_methods: dict[str, Any] = {}
     for label in methods:
-        spec = METHODS[label]
+        spec = table[label]
         done = rounds_done.get(label, 4)
         meta_methods[label] = {
             "method": spec["registry"],
             "summary": f"synthetic {label}",
-            "params": {"r": 8},
+            "params": spec.get("params", {"r": 8}),
             "trainable_parameters": 1234,
             "status": "complete" if done == 4 else "running",
         }
@@ -106,8 +119,10 @@ def write_run(
             active_rank = sum(rank_now.values())
             active_modules = sum(1 for r in rank_now.values() if r > 0)
             round_clients = []
-            for cid in (0, 1):
-                e = spec["energy_j"][cid] if energy else None
+            for cid in range(n_clients):
+                k = cid % 2
+                e = spec["energy_j"][k] if energy else None
+                link_s = 2 * spec["bytes"][rnd - 1] / 1e6
                 row = {
                     "method": label,
                     "round": rnd,
@@ -115,17 +130,17 @@ def write_run(
                     "num_examples": 10,
                     "num_steps": 2,
                     "download_s": DOWNLOAD_S,
-                    "train_s": spec["train_s"][cid],
+                    "train_s": spec["train_s"][k],
                     "upload_s": UPLOAD_S,
-                    "total_s": DOWNLOAD_S + spec["train_s"][cid] + UPLOAD_S + 0.01,
+                    "total_s": DOWNLOAD_S + spec["train_s"][k] + UPLOAD_S + 0.01,
                     "bytes_down": spec["bytes"][rnd - 1],
                     "bytes_up": spec["bytes"][rnd - 1],
                     "train_loss": 1.0 / rnd,
                     "energy_j": e,
                     "energy_provenance": {"measured": MEASURED, "estimated": ESTIMATED, None: UNAVAILABLE}[energy],
                     "power_avg_w": None if e is None else 5.0,
-                    "peak_rss_bytes": spec["rss_mib"][cid] * MIB,
-                    "peak_accel_bytes": spec["accel_mib"][cid] * MIB if accel else None,
+                    "peak_rss_bytes": spec["rss_mib"][k] * MIB,
+                    "peak_accel_bytes": spec["accel_mib"][k] * MIB if accel else None,
                     "memory_provenance": "host measured-counter: VmHWM; accelerator "
                     + (
                         "measured-counter: torch.cuda.max_memory_allocated" if accel else "unavailable: CUDA not in use"
@@ -133,7 +148,13 @@ def write_run(
                     "active_rank": active_rank,
                     "active_modules": active_modules,
                     "status": "accepted",
-                    "energy_net_j": spec["energy_net_j"][cid] if energy and net_energy else None,
+                    "energy_net_j": spec["energy_net_j"][k] if energy and net_energy else None,
+                    "download_energy_j": 0.5 if e is not None else None,
+                    "train_energy_j": e - 1.5 if e is not None else None,
+                    "upload_energy_j": 1.0 if e is not None else None,
+                    "comm_time_est_s": link_s,
+                    "comm_energy_est_j": link_s / 2,
+                    "window_flags": flags.get((label, rnd, cid)),
                 }
                 round_clients.append(row)
             clients += round_clients
@@ -142,7 +163,7 @@ def write_run(
                 {
                     "method": label,
                     "round": rnd,
-                    "clients": 2,
+                    "clients": n_clients,
                     "clients_rejected": 0,
                     "bytes_down": sum(c["bytes_down"] for c in round_clients),
                     "bytes_up": sum(c["bytes_up"] for c in round_clients),
@@ -156,6 +177,8 @@ def write_run(
                     "active_rank": active_rank,
                     "active_modules": active_modules,
                     "budget": spec["budget"][rnd - 1],
+                    "comm_time_est_s": sum(c["comm_time_est_s"] for c in round_clients),
+                    "comm_energy_est_j": sum(c["comm_energy_est_j"] for c in round_clients),
                 }
             )
             ranks += [{"method": label, "round": rnd, "module": m, "rank": r} for m, r in rank_now.items()]
@@ -175,12 +198,14 @@ def write_run(
             "model": {"name": "tiny-bert"},
             "data": {"dataset": "ag_news_sample"},
             "partition": {"scheme": "dirichlet", "alpha": 0.5},
-            "federation": {"num_clients": 2, "clients_per_round": 2, "rounds": 4, "local_steps": 2},
+            "federation": {"num_clients": n_clients, "clients_per_round": n_clients, "rounds": 4, "local_steps": 2},
             "profiler": {"enabled": True},
             "device": {"name": device},
             "output": {"dir": "runs"},
             "seed": seed,
-            "methods": [{"method": METHODS[m]["registry"], "name": m, "r": 8} for m in methods],
+            "methods": [
+                {"method": table[m]["registry"], "name": m, **table[m].get("params", {"r": 8})} for m in methods
+            ],
         },
         "packages": {"torch": "2.13.0"},
         "host": {
@@ -196,6 +221,13 @@ def write_run(
             "cuda_devices": ["Orin"] if accel else [],
         },
         "device": {"name": device},
+        "data": {
+            "name": "synthetic",
+            "label_names": list(LABEL_COUNTS),
+            "train_examples": 400,
+            "test_examples": sum(LABEL_COUNTS.values()),
+            "test_label_counts": LABEL_COUNTS,
+        },
         "methods": meta_methods,
     }
     (path / "run.json").write_text(json.dumps(meta, indent=2))

@@ -78,7 +78,7 @@ def test_rounds_to_target(seeds: ReportResult) -> None:
     assert rows["fedara"]["target_reached"] == "2/2"
     assert rows["fedara"]["rounds_to_target"] == 3 and rows["fedara"]["bytes_to_target"] == 7200
     md = seeds.markdown.read_text()
-    assert "rounds to 73 %" in md and "(1/2 runs)" in md
+    assert "| lora | edge-a | 73.0 | 1/2 runs | 4 |" in md and "| fedara | edge-a | 73.0 | yes | 3 ± 0 |" in md
 
 
 def test_ratios_against_baseline(seeds: ReportResult) -> None:
@@ -91,8 +91,12 @@ def test_ratios_against_baseline(seeds: ReportResult) -> None:
     assert fedara["vs_baseline"] == "bytes 0.55x, train time 0.67x, energy 0.67x, net energy 0.64x, accuracy +3.0 pts"
     assert _rows(seeds)["lora"]["vs_baseline"] == "baseline"
     html = seeds.html.read_text()
-    assert "fedara beat lora on edge-a on 4 of 4: bytes, train time, energy, accuracy." in html
-    assert "72.0 ± 1.4" not in html and "73.0 ± 1.4" in html  # lora final accuracy mean ± std in %
+    assert (
+        "fedara vs lora (other baseline): better on bytes, train time, client window time, end-to-end round time, "
+        "energy, accuracy." in html
+    )
+    # lora: final accuracy 72 / 74 %, last 30 % of rounds (rounds 3-4) 71 / 73 %: mean ± std in %
+    assert "<td>4 ± 0</td><td>73.0 ± 1.4</td><td>73.0 ± 1.4</td><td>72.0 ± 1.4</td><td>yes</td>" in html
 
 
 def test_figures_exist_and_are_valid_pngs(seeds: ReportResult) -> None:
@@ -121,7 +125,9 @@ def test_html_is_self_contained(seeds: ReportResult) -> None:
 def test_default_baseline_is_the_baseline_method_wherever_it_is_listed(tmp_path: Path) -> None:
     result = build_report([write_run(tmp_path / "r", methods=("fedara", "lora"))], tmp_path / "report")
     assert _rows(result)["lora"]["vs_baseline"] == "baseline"
-    assert "fedara beat lora on edge-a on 4 of 4" in result.markdown.read_text()
+    md = result.markdown.read_text()
+    assert "fedara vs lora (other baseline): better on bytes" in md
+    assert "one seed: no accuracy verdict (+3.5 pts)" in md  # last 30 %: (74 + 75) / 2 - (70 + 72) / 2
 
 
 def test_missing_energy_fixed_rank_only(tmp_path: Path) -> None:
@@ -145,7 +151,7 @@ def test_missing_energy_fixed_rank_only(tmp_path: Path) -> None:
     assert "Rank allocation heatmap: skipped — no method's ranks vary" in skipped
     assert "Pruned modules per round: skipped — no module was pruned" in skipped
     assert "Rank budget vs active rank: skipped — rounds.csv budget is empty for every method (lora)" in skipped
-    assert "| lora | edge-a | 1 | complete | n/a | n/a | n/a | n/a | 0 % | " + UNAVAILABLE in md
+    assert "| lora | edge-a | 1 | complete | n/a | n/a | n/a | n/a | 0 | " + UNAVAILABLE in md
 
 
 def test_partly_measured_energy_is_not_zero_filled(tmp_path: Path) -> None:
@@ -214,10 +220,14 @@ def test_two_devices_side_by_side_with_estimated_energy(tmp_path: Path) -> None:
     assert jet["vs_baseline"] == "bytes 0.55x, train time 0.67x, energy 0.67x (estimated), accuracy +3.0 pts"
     assert_valid_png(result.out_dir / "figures" / "device_comparison.png")
     md = result.markdown.read_text()
-    assert "| 64* | 16* |" in md
+    assert "| 64.0* | 16.0* |" in md
     assert "Estimated energy (not measured): fedara @ jetson-orin, lora @ jetson-orin." in md
-    assert "fedara beat lora on jetson-orin on 4 of 4" in md
-    assert "| energy, total (ratio, lower is better) | 0.67x | ✔ better | ESTIMATED |" in md
+    headline = md.split("## Headline")[1].split("## Verdicts in detail")[0]
+    assert "**fedara on jetson-orin, compared with one other method:**" in headline
+    # one seed, 8 windows a side: energy separates completely (p < 0.05), train time overlaps (within noise)
+    line = "fedara vs lora @ jetson-orin (other baseline): better on bytes, energy; no verdict on train time"
+    assert line in headline
+    assert "| energy per client window (ratio of medians) | 0.67x ✔ better (ESTIMATED) |" in headline
 
 
 def test_bad_inputs(tmp_path: Path) -> None:

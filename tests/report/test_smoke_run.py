@@ -64,3 +64,30 @@ def test_report_on_engine_run(tmp_path: Path, meter: str, provenance: str, energ
     assert energy_note in md  # estimated energy is labelled as such; measured energy is not
     assert "Rank budget vs active rank: skipped" in md
     assert result.html.read_text().count("data:image/png;base64,") == len(result.png)
+
+
+SMOKE = Path(__file__).resolve().parents[2] / "runners" / "configs" / "smoke.yaml"
+
+
+def test_smoke_config_report_gives_no_accuracy_verdict(tmp_path: Path, capsys) -> None:
+    """runners/configs/smoke.yaml as shipped (one seed, every method at chance) through `edgebench run --report`."""
+    from edgebench.cli import main
+
+    assert (
+        main(["run", str(SMOKE), "--out", str(tmp_path / "run"), "--report", str(tmp_path / "report"), "--quiet"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "None" not in out and "MB down + up" in out and " bytes" not in out  # formatted on the terminal
+    md = (tmp_path / "report" / "report.md").read_text()
+    headline = md.split("## Headline")[1].split("## Verdicts in detail")[0]
+    others = ("lora", "ffa_lora", "fedadalora")
+    for other in others:
+        assert f"- fedara vs {other} (" in headline  # each baseline stated separately
+    accuracy = next(line for line in headline.splitlines() if line.startswith("| accuracy, last 30 % of rounds"))
+    assert accuracy.count("no accuracy verdict") == len(others)
+    assert "better" not in accuracy and "worse" not in accuracy and "no clear difference" not in accuracy
+    for line in headline.splitlines():
+        if line.startswith("- fedara vs "):
+            parts = line.split(": ", 1)[1].rstrip(".").split("; ")
+            assert all("accuracy" not in p for p in parts if p.startswith(("better on", "worse on", "tie on")))
+            assert any(p.startswith("no verdict on") and "accuracy (" in p for p in parts)

@@ -123,3 +123,25 @@ def test_resumed_at_lists_are_not_shared_between_runs() -> None:
     first, second = _meta(), _meta()
     first.resumed()
     assert second.resumed_at == []
+
+
+def test_interrupt_records_the_signal_and_rounds_and_resume_clears_it() -> None:
+    meta = _meta()
+    meta.methods = {"done": _method("complete"), "busy": _method("running")}
+    meta.interrupt("SIGTERM", {"done": 3, "busy": 1})
+    assert meta.status == "interrupted"
+    assert meta.methods["busy"].status == "interrupted" and meta.methods["done"].status == "complete"
+    data = meta.to_json()
+    assert data["interruption"] == {"signal": "SIGTERM", "at": meta.ended_at, "rounds_done": {"done": 3, "busy": 1}}
+    assert RunMeta.from_json(data) == meta
+    meta.resumed()
+    assert meta.status == "running" and "interruption" not in meta.to_json()
+
+
+def test_fail_on_an_os_error_names_the_path_and_the_reason() -> None:
+    import errno
+    import os
+
+    meta = _meta()
+    meta.fail(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/runs/x/clients.csv"))
+    assert meta.status == "failed: OSError: /runs/x/clients.csv: No space left on device"

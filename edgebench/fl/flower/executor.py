@@ -21,7 +21,7 @@ from flwr.serverapp import Grid
 
 from edgebench.config import ExperimentConfig
 from edgebench.devices.host import package_versions
-from edgebench.fl.codec import PayloadError, decode
+from edgebench.fl.codec import PayloadError, WireDtype, decode
 from edgebench.fl.executor import (
     ClientExecutor,
     ClientOutcome,
@@ -155,7 +155,7 @@ class FlowerExecutor(ClientExecutor):
 
     def _outcome(self, task: RoundTask, sent: _Sent, result: Exchange) -> ClientOutcome:
         """The client's outcome: a usable payload, or why not (dropout / rejected) with what is known."""
-        assert self._nodes is not None
+        assert self._run is not None and self._nodes is not None
         cid = sent.task.client_id
         reply = result.replies.get(sent.message_id) if sent.message_id else None
         outcome = ClientOutcome(cid, sent.task.num_examples, ClientMeasurement())
@@ -171,7 +171,7 @@ class FlowerExecutor(ClientExecutor):
         else:
             try:
                 self._read_measurement(task, cid, reply, outcome)
-                outcome.payload = self._read_payload(reply, outcome.measurement)
+                outcome.payload = self._read_payload(reply, outcome.measurement, self._run.config.federation.wire_dtype)
             except ReplyError as exc:  # the client's measurements are kept when they could be read
                 outcome.problem = f"{REJECTED}: {exc}"
             except PayloadError as exc:
@@ -196,21 +196,23 @@ class FlowerExecutor(ClientExecutor):
             raise ReplyError(
                 f"reply is for method/round/client {'/'.join(echo)}, expected {task.label}/{task.round}/{cid}"
             )
-        num_examples = metrics.get("num_examples")
-        if not isinstance(num_examples, int):
-            raise ReplyError("malformed reply: num_examples missing or not an integer")
-        outcome.num_examples = num_examples
         outcome.measurement = records_to_measurement(metrics, text)
         device = text.get("client_device")
         outcome.transport.client_device = str(device) if device is not None else None
+        # The server weights by the partition size it knows (outcome.num_examples), never by the reply's claim.
+        num_examples = metrics.get("num_examples")
+        if not isinstance(num_examples, int):
+            raise ReplyError("malformed reply: num_examples missing or not an integer")
+        if num_examples != outcome.num_examples:
+            raise ReplyError(f"num_examples mismatch: reply says {num_examples}, partition has {outcome.num_examples}")
 
     @staticmethod
-    def _read_payload(reply: Message, measurement: ClientMeasurement) -> Any:
-        """The uplink payload, decoded; ReplyError / PayloadError when it cannot be used."""
+    def _read_payload(reply: Message, measurement: ClientMeasurement, wire_dtype: WireDtype) -> Any:
+        """The uplink payload, decoded (floating tensors in `wire_dtype`); ReplyError / PayloadError when unusable."""
         blob = blob_of(reply.content, UPLINK)
         if measurement.bytes_up != len(blob):
             raise ReplyError(f"reply reports {measurement.bytes_up} uplink bytes but carries {len(blob)}")
-        return decode(blob)
+        return decode(blob, wire_dtype)
 
     # -- run metadata ----------------------------------------------------------------------------
     def _record_nodes(self, meta: RunMeta) -> bool:

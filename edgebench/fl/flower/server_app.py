@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from edgebench.config import ExperimentConfig, load_config, parse_config
+from edgebench.config import ConfigError, ExperimentConfig, load_config, parse_config
 from edgebench.fl.engine import Engine, MethodRunSummary
 from edgebench.fl.flower.executor import DEPLOYMENT, FlowerExecutor
 from edgebench.fl.progress import Progress
 from edgebench.fl.run_dir import ResumeError, default_run_dir
 from edgebench.results import RUN_JSON
+from edgebench.yamlfile import YamlFileError, parse_yaml
 
 
 def run_server(
@@ -62,7 +62,12 @@ class ServerJob:
         path = str(cfg.get("config") or "")
         text = str(cfg.get("config-yaml") or "")
         if text:
-            config = parse_config(yaml.safe_load(text), Path(path or "experiment.yaml"))
+            source = Path(path or "experiment.yaml")
+            try:
+                raw = parse_yaml(text)
+            except YamlFileError as exc:
+                raise ConfigError(str(source), [("", exc.problem)]) from None
+            config = parse_config(raw, source)
         elif path:
             config = load_config(path)
         else:

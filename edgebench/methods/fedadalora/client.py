@@ -13,6 +13,7 @@ from edgebench.methods.common.client import TrainableStateClient
 from edgebench.methods.common.state import trainable_state
 from edgebench.methods.common.training import local_train
 from edgebench.methods.fedadalora.config import FedAdaLoraParams
+from edgebench.methods.lora.adapter import peft_targets
 
 
 class FedAdaLoraClient(TrainableStateClient):
@@ -31,7 +32,6 @@ class FedAdaLoraClient(TrainableStateClient):
             target_r=p.r_target,
             lora_alpha=p.alpha if p.alpha is not None else p.r0,
             lora_dropout=p.dropout,
-            target_modules=list(p.target_modules),
             orth_reg_weight=p.orth_reg_weight,
             beta1=p.beta1,
             beta2=p.beta2,
@@ -40,6 +40,7 @@ class FedAdaLoraClient(TrainableStateClient):
             deltaT=p.delta_t,
             total_step=total,
             task_type=TaskType.SEQ_CLS,
+            **peft_targets(base_model, p.target_modules),
         )
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)

@@ -15,7 +15,7 @@ class FedAdaLoraParams(MethodParams):
     r0: AdaLoRA init_r, the rank every module starts from and every payload carries (default 12).
     r_target: AdaLoRA target_r, the average rank each client's local allocator aims for (default 4).
     alpha: scaling numerator (default r0).
-    target_modules: Linear modules to adapt (default query, value).
+    target_modules: Linear-like modules to adapt (default: the architecture's, see docs/models.md).
     dropout: adapter dropout (default 0.0).
     orth_reg_weight, beta1, beta2: as in AdaLoRA (defaults 0.1, 0.85, 0.85).
     t_init_steps, t_final_steps: AdaLoRA's warm-up and final phases, counted in *global* local steps
@@ -28,7 +28,7 @@ class FedAdaLoraParams(MethodParams):
     r0: int = Field(12, ge=1)
     r_target: int = Field(4, ge=1)
     alpha: float | None = Field(None, gt=0)
-    target_modules: list[str] = Field(default_factory=lambda: ["query", "value"], min_length=1)
+    target_modules: list[str] | None = Field(None, min_length=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     orth_reg_weight: float = Field(0.1, ge=0)
     beta1: float = Field(0.85, ge=0, lt=1)

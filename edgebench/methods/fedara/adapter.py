@@ -1,5 +1,9 @@
 """Truncated-SVD adapters: y = W0 x + (alpha / r0) * P (lambda * (Q x)), with shrinking and unwrapping.
 
+The wrapped layer is Linear-like: an ``nn.Linear`` (weight out x in) or GPT-2's ``Conv1D`` (weight stored
+transposed, in x out); P is always out x r and Q r x in. A fused projection (GPT-2's ``c_attn``, Phi-3's
+``qkv_proj``) gets one adapter over its whole fused output (P spans the query, key and value rows together).
+
 Each adapter remembers the original rank index of every triplet it still holds (`rank_ids`), so rows
 of P, lambda and Q can be matched across rounds after some triplets were physically removed.
 """
@@ -10,10 +14,12 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from transformers.pytorch_utils import Conv1D
 
 from edgebench.methods.fedara.config import FedARAParams
+from edgebench.models.targets import HEAD_NAMES, in_out_features, resolve_targets
 
-HEAD_NAMES = ("classifier", "score")
+__all__ = ["HEAD_NAMES", "SVDLinear", "adapters_of", "attach_svd_adapters", "make_head_trainable", "unwrap"]
 TRIPLET_PARTS = ("P", "lam", "Q")
 # Axis of each part that indexes triplets: P's columns, lambda's entries, Q's rows.
 _RANK_AXIS = {"P": 1, "lam": 0, "Q": 0}
@@ -30,14 +36,15 @@ def slice_triplets(part: str, tensor: torch.Tensor, held: Sequence[int], keep: S
 
 
 class SVDLinear(nn.Module):
-    """A frozen Linear plus a trainable P diag(lambda) Q update over its active triplets."""
+    """A frozen Linear-like layer (nn.Linear or Conv1D) plus a trainable P diag(lambda) Q update over its
+    active triplets."""
 
-    def __init__(self, base: nn.Linear, r0: int, scaling: float, dropout: float) -> None:
+    def __init__(self, base: nn.Module, r0: int, scaling: float, dropout: float) -> None:
         super().__init__()
         self.base = base
         self.scaling = scaling
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        out_features, in_features = base.weight.shape
+        in_features, out_features = in_out_features(base)
         self.P = nn.Parameter(torch.zeros(out_features, r0, dtype=base.weight.dtype))
         self.lam = nn.Parameter(torch.zeros(r0, dtype=base.weight.dtype))
         self.Q = nn.Parameter(torch.zeros(r0, in_features, dtype=base.weight.dtype))
@@ -62,9 +69,12 @@ class SVDLinear(nn.Module):
             self.lam.zero_()
 
     def init_svd(self) -> None:
-        """P, Q = top singular vectors of the frozen weight; lambda = 0 so the model is unchanged."""
+        """P, Q = top singular vectors of the frozen weight (as out x in); lambda = 0 so the model is unchanged."""
         with torch.no_grad():
-            u, _, vh = torch.linalg.svd(self.base.weight.detach().float(), full_matrices=False)
+            weight = self.base.weight.detach().float()
+            if isinstance(self.base, Conv1D):
+                weight = weight.T  # Conv1D stores in x out
+            u, _, vh = torch.linalg.svd(weight, full_matrices=False)
             r = self.P.shape[1]
             self.P.copy_(u[:, :r].to(self.P.dtype))
             self.Q.copy_(vh[:r, :].to(self.Q.dtype))
@@ -115,18 +125,14 @@ def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
 
 
 def attach_svd_adapters(model: nn.Module, params: FedARAParams, seed: int) -> dict[str, SVDLinear]:
-    """Replace every target Linear with an SVDLinear at rank r0; returns them by module name.
+    """Replace every target layer (`params.target_modules`, else the architecture's default targets) with an
+    SVDLinear at rank r0; returns them by module name.
 
     The gaussian init is drawn from a generator seeded by `seed`, in module order, so every process
-    builds the same adapters.
+    builds the same adapters. ModelError, listing the layers one could target, when none is found.
     """
-    targets = [
-        name
-        for name, module in model.named_modules()
-        if isinstance(module, nn.Linear) and name.rpartition(".")[2] in params.target_modules
-    ]
-    if not targets:
-        raise ValueError(f"no Linear module named any of {params.target_modules} in {type(model).__name__}")
+    _, layers = resolve_targets(model, params.target_modules)
+    targets = list(layers)
     generator = torch.Generator().manual_seed(seed)
     adapters: dict[str, SVDLinear] = {}
     for name in targets:
@@ -141,8 +147,8 @@ def attach_svd_adapters(model: nn.Module, params: FedARAParams, seed: int) -> di
     return adapters
 
 
-def unwrap(model: nn.Module, name: str) -> nn.Linear:
-    """Put the original frozen Linear back in place of the adapter at `name` (module pruning)."""
+def unwrap(model: nn.Module, name: str) -> nn.Module:
+    """Put the original frozen layer (nn.Linear or Conv1D) back in place of the adapter at `name` (module pruning)."""
     parent, child = _parent(model, name)
     adapter = getattr(parent, child)
     if not isinstance(adapter, SVDLinear):
@@ -157,11 +163,15 @@ def adapters_of(model: nn.Module) -> dict[str, SVDLinear]:
 
 
 def make_head_trainable(model: nn.Module) -> list[str]:
-    """Unfreeze the classification head; returns the parameter names made trainable."""
+    """Unfreeze the classification head (every top-level module of :data:`HEAD_NAMES` the model has, as PEFT's
+    `modules_to_save` does for the LoRA methods); returns the parameter names made trainable."""
+    names: list[str] = []
     for head in HEAD_NAMES:
         module = getattr(model, head, None)
         if isinstance(module, nn.Module):
             for param in module.parameters():
                 param.requires_grad_(True)
-            return [f"{head}.{n}" for n, _ in module.named_parameters()]
+            names += [f"{head}.{n}" for n, _ in module.named_parameters()]
+    if names:
+        return names
     raise ValueError(f"{type(model).__name__} has no classification head named any of {HEAD_NAMES}")

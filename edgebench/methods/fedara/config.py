@@ -15,7 +15,8 @@ class FedARAParams(MethodParams):
 
     r0: initial rank of every adapted module (default 12).
     alpha: scaling numerator; the update is scaled by alpha / r0, fixed for the whole run (default r0).
-    target_modules: Linear modules to adapt, matched by the last part of their name (default query, value).
+    target_modules: Linear-like modules to adapt (nn.Linear, GPT-2's Conv1D), matched as PEFT matches a list
+        (default: the architecture's, see docs/models.md).
     dropout: dropout on the adapter input (default 0.0).
     init: `gaussian` (AdaLoRA: lambda = 0, P and Q ~ N(0, init_std^2)) or `svd` (P, Q = top-r0 singular
         vectors of the frozen weight, lambda = 0).
@@ -40,7 +41,7 @@ class FedARAParams(MethodParams):
 
     r0: int = Field(12, ge=1)
     alpha: float | None = Field(None, gt=0)
-    target_modules: list[str] = Field(default_factory=lambda: ["query", "value"], min_length=1)
+    target_modules: list[str] | None = Field(None, min_length=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     init: Literal["gaussian", "svd"] = "gaussian"
     init_std: float = Field(0.02, gt=0)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 from peft import LoraConfig, TaskType, get_peft_model
 from torch import nn
+from transformers.pytorch_utils import Conv1D
 
 from edgebench.methods.lora.config import LoraParams
+from edgebench.models.targets import HEAD_NAMES, resolve_targets
 
 
 def attach_lora(base_model: nn.Module, params: LoraParams, seed: int, freeze_a: bool) -> nn.Module:
-    """Wrap `base_model` with LoRA on `params.target_modules`; the classification head stays trainable.
+    """Wrap `base_model` with LoRA on `params.target_modules` (or the architecture's default targets);
+    the classification head stays trainable.
 
     Adapter init is seeded so that every process (every simulated or real client) starts from the
     same A, which FFA-LoRA relies on since A never travels.
@@ -21,8 +25,8 @@ def attach_lora(base_model: nn.Module, params: LoraParams, seed: int, freeze_a: 
         r=params.r,
         lora_alpha=params.scaling_alpha,
         lora_dropout=params.dropout,
-        target_modules=list(params.target_modules),
         task_type=TaskType.SEQ_CLS,
+        **peft_targets(base_model, params.target_modules),
     )
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         # transformers 5 deprecation notice triggered inside PEFT; not actionable here.
@@ -34,6 +38,21 @@ def attach_lora(base_model: nn.Module, params: LoraParams, seed: int, freeze_a: 
             if ".lora_A." in name:
                 param.requires_grad_(False)
     return model
+
+
+def peft_targets(base_model: nn.Module, requested: list[str] | None) -> dict[str, Any]:
+    """PEFT config arguments that adapt exactly the layers edgebench's target rules select.
+
+    The selected layers are passed by full name (so PEFT adapts the same layers as FedARA), with the
+    head in `modules_to_save` and `fan_in_fan_out` set when they are GPT-2 Conv1D layers (weight in x out).
+    ModelError, listing the layers one could target, when none is found.
+    """
+    _, layers = resolve_targets(base_model, requested)
+    return {
+        "target_modules": list(layers),
+        "fan_in_fan_out": all(isinstance(m, Conv1D) for m in layers.values()),
+        "modules_to_save": [h for h in HEAD_NAMES if isinstance(getattr(base_model, h, None), nn.Module)],
+    }
 
 
 def module_of(wire_key: str) -> str | None:

@@ -1,0 +1,145 @@
+"""A client's training memory, *estimated* from parameter counts and the architecture's dimensions.
+
+Nothing here measures: the profiler measures peak memory during a run. The estimate is what a run prints
+before its first round (against the device profile's memory budget) and what docs/models.md tabulates for
+models too big to try on a CPU. For one client's local step with a frozen backbone:
+
+- weights: frozen parameters at the backbone's dtype (`compute.backbone_dtype`), trainable ones (adapters,
+  head) at float32;
+- gradients and optimizer state of the trainable parameters: 4 bytes (gradient) + 8 (AdamW's two moments)
+  or + 4 (SGD with momentum) per parameter;
+- activations kept for the backward pass, at the forward's precision (4 bytes at float32, 2 under bfloat16 or
+  float16 autocast). Adapters sit in every layer, so every layer's activations are kept: per token and layer
+  ``8 h + 2 I`` values (``3 I`` for gated MLPs: LLaMA, Qwen2, Mistral, Phi-3, Gemma) for the layer norms' and
+  projections' inputs, query, key, value, context and MLP, plus ``a s`` attention probabilities (eager
+  attention; fused SDPA kernels keep less), for ``h`` hidden size, ``I`` MLP size, ``a`` heads and ``s``
+  tokens. With gradient checkpointing only each layer's input (``h`` per token) is kept, plus one layer's
+  activations while it is recomputed.
+
+The Python and torch runtime (a few hundred MiB of host memory, a CUDA context on a GPU), the data set,
+evaluation batches and allocator fragmentation come on top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+MIB = 2**20
+OPTIMIZER_STATE_BYTES = {"adamw": 8, "sgd": 4}  # per trainable parameter; SGD without momentum keeps none
+
+
+@dataclass(frozen=True)
+class Dims:
+    """The dimensions the activation estimate needs, read from a transformers config."""
+
+    hidden: int
+    layers: int
+    heads: int
+    intermediate: int
+    gated: bool
+
+
+def _first(config: Any, *names: str) -> int | None:
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def dims_of(model: nn.Module) -> Dims:
+    """Hidden size, layers, heads and MLP size of `model`'s config (BERT, GPT-2, DistilBERT and LLaMA names)."""
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    hidden = _first(config, "hidden_size", "n_embd", "dim", "d_model")
+    layers = _first(config, "num_hidden_layers", "n_layer", "n_layers", "num_layers")
+    heads = _first(config, "num_attention_heads", "n_head", "n_heads")
+    if hidden is None or layers is None or heads is None:
+        raise ValueError(f"{type(model).__name__}: its config names no hidden size, layer count or head count")
+    intermediate = _first(config, "intermediate_size", "n_inner", "hidden_dim", "ffn_dim") or 4 * hidden
+    gated = any(name.endswith(("gate_proj", "gate_up_proj")) for name, _ in model.named_modules())
+    return Dims(hidden, layers, heads, intermediate, gated)
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes one client's local training step needs, by part (an estimate: see the module docstring)."""
+
+    frozen_parameters: int
+    trainable_parameters: int
+    weight_bytes: int
+    optimizer_bytes: int
+    activation_bytes: int
+    batch_size: int
+    seq_len: int
+    backbone_dtype: str
+    activation_dtype: str
+    gradient_checkpointing: bool
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weight_bytes + self.optimizer_bytes + self.activation_bytes
+
+    @property
+    def total_mib(self) -> float:
+        return self.total_bytes / MIB
+
+    def describe(self) -> str:
+        """`~ 312 MiB (weights 87 MiB at float32, gradients + optimizer 1 MiB, activations 224 MiB at ...)`."""
+        checkpointing = ", gradient checkpointing" if self.gradient_checkpointing else ""
+        return (
+            f"~ {self.total_mib:,.0f} MiB (weights {self.weight_bytes / MIB:,.0f} MiB with the backbone at "
+            f"{self.backbone_dtype}, gradients + optimizer state {self.optimizer_bytes / MIB:,.0f} MiB, "
+            f"activations {self.activation_bytes / MIB:,.0f} MiB at {self.activation_dtype} for batch "
+            f"{self.batch_size} x {self.seq_len} tokens{checkpointing})"
+        )
+
+
+def activation_values(dims: Dims, batch_size: int, seq_len: int, gradient_checkpointing: bool) -> int:
+    """Activation values kept for the backward pass of one step (see the module docstring)."""
+    per_layer = 8 * dims.hidden + (3 if dims.gated else 2) * dims.intermediate + dims.heads * seq_len
+    kept = dims.layers * dims.hidden + per_layer if gradient_checkpointing else dims.layers * per_layer
+    return batch_size * seq_len * (kept + dims.hidden)  # + the embeddings' output
+
+
+def estimate_training_memory(
+    model: nn.Module,
+    batch_size: int,
+    seq_len: int,
+    backbone_dtype: str = "float32",
+    activation_dtype: str = "float32",
+    optimizer: str = "adamw",
+    momentum: float = 0.0,
+    gradient_checkpointing: bool | None = None,
+) -> MemoryEstimate:
+    """Estimate one client's training memory for `model` as built by a method (frozen backbone + trainable parts).
+
+    `gradient_checkpointing` defaults to whether the model has it switched on.
+    """
+    if gradient_checkpointing is None:
+        gradient_checkpointing = bool(getattr(model, "is_gradient_checkpointing", False))
+    frozen = trainable = 0
+    for param in model.parameters():
+        if param.requires_grad:
+            trainable += param.numel()
+        else:
+            frozen += param.numel()
+    state = OPTIMIZER_STATE_BYTES.get(optimizer, 8) if optimizer != "sgd" or momentum > 0 else 0
+    values = activation_values(dims_of(model), batch_size, seq_len, gradient_checkpointing)
+    return MemoryEstimate(
+        frozen_parameters=frozen,
+        trainable_parameters=trainable,
+        weight_bytes=frozen * DTYPE_BYTES[backbone_dtype] + trainable * 4,
+        optimizer_bytes=trainable * (4 + state),
+        activation_bytes=values * DTYPE_BYTES[activation_dtype],
+        batch_size=batch_size,
+        seq_len=seq_len,
+        backbone_dtype=backbone_dtype,
+        activation_dtype=activation_dtype,
+        gradient_checkpointing=gradient_checkpointing,
+    )
