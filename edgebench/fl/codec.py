@@ -18,6 +18,7 @@ from edgebench.methods.base import Payload
 
 WireDtype = Literal["float32", "float16", "bfloat16"]
 META_KEY = "edgebench"
+EXACT_KEY = "edgebench.exact"  # JSON list of the tensors that keep their own dtype on the wire
 _WIRE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _HEADER_LEN_BYTES = 8
 
@@ -27,18 +28,21 @@ class PayloadError(ValueError):
 
 
 def encode(payload: Payload, wire_dtype: WireDtype = "float32") -> bytes:
-    """Serialize tensors (floating ones cast to `wire_dtype`) and the JSON meta into one blob."""
+    """Serialize tensors (floating ones cast to `wire_dtype`, but those in `payload.exact`) and the JSON meta."""
     target = _WIRE_DTYPES[wire_dtype]
     tensors = {
-        name: (t.to(target) if t.is_floating_point() else t).detach().cpu().contiguous()
+        name: (t.to(target) if t.is_floating_point() and name not in payload.exact else t).detach().cpu().contiguous()
         for name, t in payload.tensors.items()
     }
     meta = json.dumps(payload.meta, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return st_save(tensors, metadata={META_KEY: meta})
+    metadata = {META_KEY: meta}
+    if payload.exact:
+        metadata[EXACT_KEY] = json.dumps(sorted(payload.exact))
+    return st_save(tensors, metadata=metadata)
 
 
 def decode(blob: bytes, wire_dtype: WireDtype | None = None) -> Payload:
-    """Inverse of :func:`encode`; tensors come back in their wire dtype. Raises PayloadError.
+    """Inverse of :func:`encode`; tensors come back in their wire dtype (`exact` ones in their own).
 
     Anything that is not exactly what :func:`encode` writes is a PayloadError, never another exception:
     ``__metadata__`` must be an object of strings, the edgebench metadata a JSON object. With
@@ -61,13 +65,25 @@ def decode(blob: bytes, wire_dtype: WireDtype | None = None) -> Payload:
         tensors = st_load(blob)
     except Exception as exc:  # any failure to parse untrusted bytes is a malformed payload
         raise PayloadError(f"payload could not be decoded: {type(exc).__name__}: {exc}") from exc
+    exact = _exact_names(metadata.get(EXACT_KEY, "[]"), tensors)
     if wire_dtype is not None:
         target = _WIRE_DTYPES[wire_dtype]
         for name, tensor in tensors.items():
-            if tensor.is_floating_point() and tensor.dtype != target:
+            if tensor.is_floating_point() and tensor.dtype != target and name not in exact:
                 dtype = str(tensor.dtype).removeprefix("torch.")
                 raise PayloadError(f"tensor {name!r} is {dtype}, but the wire dtype is {wire_dtype}")
-    return Payload(tensors=dict(tensors), meta=meta)
+    return Payload(tensors=dict(tensors), meta=meta, exact=exact)
+
+
+def _exact_names(text: str, tensors: dict[str, torch.Tensor]) -> frozenset[str]:
+    """The tensors a payload says keep their own dtype; PayloadError unless a list of its tensor names."""
+    try:
+        names = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise PayloadError(f"payload {EXACT_KEY} is not JSON: {exc}") from exc
+    if not isinstance(names, list) or not all(isinstance(n, str) and n in tensors for n in names):
+        raise PayloadError(f"payload {EXACT_KEY} must list tensors of the payload")
+    return frozenset(names)
 
 
 def header_of(blob: bytes) -> dict:

@@ -26,10 +26,15 @@ Role = Literal["candidate", "baseline"]
 
 @dataclass
 class Payload:
-    """What travels between server and client: named tensors plus a JSON-serialisable header."""
+    """What travels between server and client: named tensors plus a JSON-serialisable header.
+
+    Floating tensors travel in the run's wire dtype, except those named in `exact`, which keep their own
+    (FedARA's importance scores, about 1e-11, would be zero in float16).
+    """
 
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     meta: JsonDict = field(default_factory=dict)
+    exact: frozenset[str] = frozenset()
 
     def tensor_bytes(self) -> int:
         """Bytes of raw tensor data (no header), as they would be serialised."""
@@ -37,7 +42,7 @@ class Payload:
 
     def cpu(self) -> Payload:
         """The same payload with every tensor in host memory (what is kept between rounds and sent)."""
-        return Payload({k: t.detach().cpu() for k, t in self.tensors.items()}, self.meta)
+        return Payload({k: t.detach().cpu() for k, t in self.tensors.items()}, self.meta, self.exact)
 
 
 class MethodParams(BaseModel):

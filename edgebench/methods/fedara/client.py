@@ -69,7 +69,8 @@ class FedARAClient(TrainableStateClient):
         tensors = trainable_state(model)
         for name, scores in tracker.triplet_scores(adapters).items():
             tensors[name + SCORES_SUFFIX] = scores
-        uplink = Payload(tensors=tensors, meta={"mask_digest": job.payload.meta["mask_digest"]})
+        scores = frozenset(name for name in tensors if name.endswith(SCORES_SUFFIX))
+        uplink = Payload(tensors=tensors, meta={"mask_digest": job.payload.meta["mask_digest"]}, exact=scores)
         return FitResult(
             payload=uplink,
             train_loss=loss,
