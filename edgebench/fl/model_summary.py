@@ -9,7 +9,7 @@ from torch import nn
 from edgebench.config import FederationConfig, MethodEntry
 from edgebench.devices.profiles import DeviceProfile
 from edgebench.methods.base import Placement
-from edgebench.models.memory import MIB, estimate_training_memory
+from edgebench.models.memory import MIB, estimate_training_memory, mib
 
 
 def memory_limit(profile: DeviceProfile, placement: Placement) -> tuple[int | None, str]:
@@ -43,9 +43,10 @@ def start_summary(
     requested = getattr(entry.params, "target_modules", None)
     targets = requested or info.get("target_modules") or []
     source = "the method's target_modules" if requested else info.get("target_source", "")
-    millions = info.get("parameters", sum(p.numel() for p in model.parameters())) / 1e6
+    count = int(info.get("parameters") or sum(p.numel() for p in model.parameters()))
+    size = f"{count / 1e6:,.1f}M" if count >= 1e6 else f"{count:,}"
     lines = [
-        f"[{label}] model {info.get('name')} ({info.get('architecture')}, {millions:.1f}M parameters): "
+        f"[{label}] model {info.get('name')} ({info.get('architecture')}, {size} parameters): "
         f"target modules {', '.join(targets)} ({source})"
     ]
     estimate = estimate_training_memory(
@@ -65,7 +66,7 @@ def start_summary(
         lines.append(f"{line}; fits {what} ({limit:,} MiB)")
     else:
         lines.append(
-            f"warning: [{label}] the training memory estimate ({estimate.total_mib:,.0f} MiB) exceeds {what} "
+            f"warning: [{label}] the training memory estimate ({mib(estimate.total_bytes)} MiB) exceeds {what} "
             f"({limit:,} MiB) and will likely not fit: {estimate.describe()}. To shrink it: compute.precision and "
             "compute.backbone_dtype bfloat16 (or float16), model.gradient_checkpointing: true, a smaller "
             "federation.batch_size or max_seq_len, or a smaller model (docs/models.md)"

@@ -93,9 +93,9 @@ class MemoryEstimate:
         """`~ 312 MiB (weights 87 MiB at float32, gradients + optimizer 1 MiB, activations 224 MiB at ...)`."""
         checkpointing = ", gradient checkpointing" if self.gradient_checkpointing else ""
         return (
-            f"~ {self.total_mib:,.0f} MiB (weights {self.weight_bytes / MIB:,.0f} MiB with the backbone at "
-            f"{self.backbone_dtype}, gradients + optimizer state {self.optimizer_bytes / MIB:,.0f} MiB, "
-            f"activations {self.activation_bytes / MIB:,.0f} MiB at {self.activation_dtype} for batch "
+            f"~ {mib(self.total_bytes)} MiB (weights {mib(self.weight_bytes)} MiB with the backbone at "
+            f"{self.backbone_dtype}, gradients + optimizer state {mib(self.optimizer_bytes)} MiB, "
+            f"activations {mib(self.activation_bytes)} MiB at {self.activation_dtype} for batch "
             f"{self.batch_size} x {self.seq_len} tokens{checkpointing})"
         )
 
@@ -105,6 +105,20 @@ def activation_values(dims: Dims, batch_size: int, seq_len: int, gradient_checkp
     per_layer = 8 * dims.hidden + (3 if dims.gated else 2) * dims.intermediate + dims.heads * seq_len
     kept = dims.layers * dims.hidden + per_layer if gradient_checkpointing else dims.layers * per_layer
     return batch_size * seq_len * (kept + dims.hidden)  # + the embeddings' output
+
+
+def checkpointing_on(model: nn.Module) -> bool:
+    """Whether `model` (a transformers model, or a PEFT model around one) has gradient checkpointing on."""
+    flag = getattr(model, "is_activation_checkpointing", None)  # transformers >= 5; the old name warns there
+    if flag is None:
+        flag = getattr(model, "is_gradient_checkpointing", False)
+    return bool(flag)
+
+
+def mib(num_bytes: float) -> str:
+    """`0.4`, `12`, `1,234`: MiB with a decimal only where it matters."""
+    value = num_bytes / MIB
+    return f"{value:.1f}" if value < 10 else f"{value:,.0f}"
 
 
 def estimate_training_memory(
@@ -122,7 +136,7 @@ def estimate_training_memory(
     `gradient_checkpointing` defaults to whether the model has it switched on.
     """
     if gradient_checkpointing is None:
-        gradient_checkpointing = bool(getattr(model, "is_gradient_checkpointing", False))
+        gradient_checkpointing = checkpointing_on(model)
     frozen = trainable = 0
     for param in model.parameters():
         if param.requires_grad:

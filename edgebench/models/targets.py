@@ -98,7 +98,7 @@ def default_targets(model: nn.Module) -> TargetChoice | None:
     for convention in CONVENTIONS:
         if set(convention) <= leaves:
             why = "PEFT's mapping has no entry" if not mapped else "PEFT's mapping matches no layer"
-            return TargetChoice(list(convention), f"attention projections found in the model ({why} for {kind!r})")
+            return TargetChoice(list(convention), f"attention projections found in the model; {why} for {kind!r}")
     return None
 
 

@@ -38,7 +38,7 @@ def apply_omp_wait_policy(policy: str | None) -> dict[str, Any]:
     record: dict[str, Any] = {"requested": policy, "value": value, "previous": previous}
     if not torch_loaded:
         record["effective"] = True
-        record["note"] = "set before torch was imported"
+        record["note"] = "set before torch was imported" if policy is not None else "left as the environment had it"
     elif previous == value:
         record["effective"] = None
         record["note"] = "torch was already imported; the environment already held this value (set by whom: unknown)"

@@ -94,9 +94,12 @@ def scan_table(path: Path, kinds: Mapping[str, str] | None = None) -> TableScan:
             return scan  # only a torn header: an empty table
         raise CorruptTableError(path, first_line, problem, header=True)
     scan.header = header
+    unreadable = _UNREADABLE.search(text) is not None  # rare: check cell by cell only then
     damage: BrokenRow | None = None
+    width, plain = len(header), kinds is None and not unreadable
     for line, fields, problem in records[1:]:
-        problem = problem or _row_problem(fields, header, kinds)
+        if problem is None and not (plain and len(fields) == width):  # the common case needs no more checks
+            problem = _row_problem(fields, header, kinds, unreadable)
         if problem is None:
             if damage is not None:
                 raise CorruptTableError(path, damage.line, damage.reason)
@@ -115,21 +118,20 @@ def _records(text: str) -> list[tuple[int, list[str], str | None]]:
     start = 1
     while True:
         try:
-            fields = next(reader)
-            problem = None
-        except StopIteration:
+            for fields in reader:
+                if fields:
+                    out.append((start, fields, None))
+                start = reader.line_num + 1
             return out
         except csv.Error as exc:
-            fields, problem = [], f"not a CSV record ({exc})"
-        if fields or problem:
-            out.append((start, fields, problem))
-        start = reader.line_num + 1
+            out.append((start, [], f"not a CSV record ({exc})"))
+            start = reader.line_num + 1
 
 
-def _row_problem(fields: list[str], header: list[str], kinds: Mapping[str, str] | None) -> str | None:
+def _row_problem(fields: list[str], header: list[str], kinds: Mapping[str, str] | None, unreadable: bool) -> str | None:
     if len(fields) != len(header):
         return f"{len(fields)} fields, expected {len(header)}"
-    if any(_UNREADABLE.search(f) for f in fields):
+    if unreadable and any(_UNREADABLE.search(f) for f in fields):
         return "bytes that are not UTF-8 text"
     if kinds is None:
         return None

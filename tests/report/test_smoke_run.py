@@ -25,7 +25,7 @@ from tests.report.helpers import assert_valid_png
     ("meter", "provenance", "energy_note"),
     [
         ("estimate", "estimated:", "Estimated energy (not measured): ffa_lora, lora."),
-        ("replay", "measured-sampled:", "No estimated figures: every energy value shown here is measured"),
+        ("replay", "measured-sampled:", "No estimated energy: every energy value shown here is measured"),
     ],
     ids=["estimated-energy", "measured-energy"],
 )

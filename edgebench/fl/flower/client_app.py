@@ -299,6 +299,7 @@ def run_round(job: ClientJob, label: str, rnd: int, cid: int, blob_down: bytes, 
     runtime = client_runtime(job, label, cid)
     settings = config.profiler.model_copy(update={"idle_baseline_s": 0.0})  # no idle wait per message
     measurement = build_measurement(settings, job.device)
+    measurement.host_sample_s = None  # no host-load samples per message (windows still measure contention)
     threads = job.node.torch_threads or config.device.torch_threads or measurement.torch_threads
     if threads:
         torch.set_num_threads(threads)
