@@ -72,7 +72,7 @@ BAD_CONFIGS = [
     ({"data": {"dataset": "imdb"}}, "data.dataset: expected 'ag_news_sample', 'ag_news'"),
     ({"model": {"tiny": {"hidden": 30, "heads": 4}}}, "model.tiny.heads: must divide model.tiny.hidden (got 4 for 30)"),
     ({"seed": "x"}, "seed: expected a valid integer"),
-    ({"extra_section": {}}, "extra_section: unknown key; expected one of: data, device, federation, methods,"),
+    ({"extra_section": {}}, "extra_section: unknown key; expected one of: compute, data, device, federation,"),
 ]
 
 
