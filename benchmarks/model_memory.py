@@ -4,16 +4,25 @@ Each model is built on torch's meta device (no weight is allocated, nothing is d
 dimensions of its published config.json; every method attaches its adapters with its default parameters
 and the architecture's default target modules; :mod:`edgebench.models.memory` estimates one client's
 local step from the resulting parameter counts (the formula is in that module and in docs/models.md).
-Nothing here is measured. Prints the Markdown tables of docs/models.md.
+Prints the Markdown tables of docs/models.md.
 
-    python -m benchmarks.model_memory                      # batch 16, 128 tokens (federation defaults)
+`--measure` also checks the estimate where a CPU can: each (model, method, setting) runs one real local
+step (random weights of the published shapes, random tokens) in a fresh child process, which reports its
+peak resident memory above what it held after imports (Linux `ru_maxrss`).
+
+    python -m benchmarks.model_memory                      # estimates, batch 16, 128 tokens (federation defaults)
     python -m benchmarks.model_memory --seq-len 64 --batch-size 16
+    python -m benchmarks.model_memory --measure            # + measured CPU peaks for MiniLM-L6 and DistilBERT
     python -m benchmarks.model_memory --smoke              # MiniLM-L6 only (exercised by the tests)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -135,14 +144,111 @@ def markdown(rows: list[Row], batch_size: int, seq_len: int) -> str:
     return "\n".join(lines)
 
 
+def measure_child(job: dict[str, Any]) -> dict[str, Any]:
+    """One real local step in this (fresh) process; its peak RSS above the RSS after imports, and the estimate."""
+    import psutil
+
+    from edgebench.methods.base import Placement, TrainSettings
+    from edgebench.methods.common.training import local_train
+    from edgebench.models.resolver import enable_gradient_checkpointing
+
+    torch.set_num_threads(int(job.get("threads", 2)))
+    runtime = psutil.Process().memory_info().rss
+    model_type, dims = SIZED[job["model"]]
+    config = AutoConfig.for_model(model_type, num_labels=NUM_LABELS, **dims)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_config(config)
+    freeze_backbone(model)
+    if getattr(model.config, "use_cache", False):
+        model.config.use_cache = False
+    if job["checkpointing"]:
+        enable_gradient_checkpointing(model, job["model"])
+    spec = get_method(job["method"])
+    client = spec.client_cls(spec.params_model(), seed=0, rounds=10, local_steps=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = client.build(model)
+    placement = Placement(autocast=job["precision"], backbone_dtype=job["precision"])
+    model = placement.place(model)
+    batch_size, seq_len = job["batch_size"], job["seq_len"]
+    batch = {
+        "input_ids": torch.randint(5, 1000, (batch_size, seq_len)),
+        "attention_mask": torch.ones(batch_size, seq_len, dtype=torch.long),
+        "labels": torch.randint(0, NUM_LABELS, (batch_size,)),
+    }
+    local_train(model, [batch], TrainSettings(lr=1e-3), placement)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    estimate = estimate_training_memory(
+        model, batch_size, seq_len, backbone_dtype=job["precision"], activation_dtype=job["precision"]
+    )
+    return {
+        **job,
+        "runtime_mib": runtime / MIB,
+        "measured_mib": (peak - runtime) / MIB,
+        "estimate_mib": estimate.total_mib,
+    }
+
+
+MEASURED = (  # (method, precision, checkpointing): every method at float32, then lora's other settings
+    *((method, "float32", False) for method in METHODS),
+    ("lora", "float32", True),
+    ("lora", "bfloat16", False),
+)
+
+
+def measure(batch_size: int, seq_len: int, models: list[str]) -> str:
+    lines = [
+        f"Measured on this CPU (peak RSS above the runtime), batch {batch_size} x {seq_len} tokens:",
+        "",
+        "| model | method | setting | measured (MiB) | estimate (MiB) | estimate / measured |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    runtime = []
+    for label in models:
+        for method, precision, checkpointing in MEASURED:
+            job = {
+                "model": label,
+                "method": method,
+                "precision": precision,
+                "checkpointing": checkpointing,
+                "batch_size": batch_size,
+                "seq_len": seq_len,
+            }
+            out = subprocess.run(
+                [sys.executable, "-m", "benchmarks.model_memory", "--child", json.dumps(job)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            runtime.append(result["runtime_mib"])
+            setting = precision + (" + checkpointing" if checkpointing else "")
+            measured, estimate = result["measured_mib"], result["estimate_mib"]
+            lines.append(
+                f"| {label} | {method} | {setting} | {measured:,.0f} | {estimate:,.0f} | {estimate / measured:.2f} |"
+            )
+            print(lines[-1], file=sys.stderr, flush=True)
+    lines += ["", f"Runtime after imports (not in the figures above): {min(runtime):,.0f} MiB RSS."]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--smoke", action="store_true", help="MiniLM-L6 only")
+    parser.add_argument("--measure", action="store_true", help="also measure MiniLM-L6 and DistilBERT on this CPU")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure_child(json.loads(args.child))))
+        return
     models = list(SIZED)[:1] if args.smoke else list(SIZED)
     print(markdown(estimate_rows(args.batch_size, args.seq_len, models), args.batch_size, args.seq_len))
+    if args.measure:
+        print()
+        print(measure(args.batch_size, args.seq_len, models[:2]))
 
 
 if __name__ == "__main__":

@@ -8,16 +8,19 @@ models too big to try on a CPU. For one client's local step with a frozen backbo
   head) at float32;
 - gradients and optimizer state of the trainable parameters: 4 bytes (gradient) + 8 (AdamW's two moments)
   or + 4 (SGD with momentum) per parameter;
-- activations kept for the backward pass, at the forward's precision (4 bytes at float32, 2 under bfloat16 or
-  float16 autocast). Adapters sit in every layer, so every layer's activations are kept: per token and layer
-  ``8 h + 2 I`` values (``3 I`` for gated MLPs: LLaMA, Qwen2, Mistral, Phi-3, Gemma) for the layer norms' and
-  projections' inputs, query, key, value, context and MLP, plus ``a s`` attention probabilities (eager
-  attention; fused SDPA kernels keep less), for ``h`` hidden size, ``I`` MLP size, ``a`` heads and ``s``
-  tokens. With gradient checkpointing only each layer's input (``h`` per token) is kept, plus one layer's
-  activations while it is recomputed.
+- activations kept for the backward pass. Adapters sit in every layer, so every layer's activations are
+  kept: per token and layer ``9 h + 2 I`` values (``3 I`` for the gated MLPs of LLaMA, Qwen2, Mistral,
+  Phi-3 and Gemma) plus ``6 a s`` for attention scores, probabilities and dropout, for hidden size ``h``,
+  MLP size ``I``, ``a`` heads and ``s`` tokens. With gradient checkpointing, each layer's input (``h`` per
+  token) plus three layers' worth while one is recomputed and differentiated. 4 bytes a value at float32,
+  2.25 under bfloat16 or float16 autocast (a few outputs, such as softmax and layer norm, stay float32).
 
-The Python and torch runtime (a few hundred MiB of host memory, a CUDA context on a GPU), the data set,
-evaluation batches and allocator fragmentation come on top.
+The coefficients are calibrated on measured peaks (CPU, MiniLM-L6 and DistilBERT shapes, batch 1 to 16,
+64 and 128 tokens: within about 10 %; docs/models.md). Fused attention kernels on a GPU (SDPA's flash and
+memory-efficient paths) keep no ``s x s`` scores, so there the ``6 a s`` term overestimates.
+
+The runtime comes on top: about 400 MiB of host memory once Python has imported torch, transformers and
+PEFT (measured here), a CUDA context on a GPU, the tokenized data set and evaluation batches.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any
 from torch import nn
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+#: Bytes an activation value takes at each forward precision (measured ratio 0.56 of float32 under autocast).
+ACTIVATION_BYTES = {"float32": 4.0, "bfloat16": 2.25, "float16": 2.25}
 MIB = 2**20
 OPTIMIZER_STATE_BYTES = {"adamw": 8, "sgd": 4}  # per trainable parameter; SGD without momentum keeps none
 
@@ -102,8 +107,8 @@ class MemoryEstimate:
 
 def activation_values(dims: Dims, batch_size: int, seq_len: int, gradient_checkpointing: bool) -> int:
     """Activation values kept for the backward pass of one step (see the module docstring)."""
-    per_layer = 8 * dims.hidden + (3 if dims.gated else 2) * dims.intermediate + dims.heads * seq_len
-    kept = dims.layers * dims.hidden + per_layer if gradient_checkpointing else dims.layers * per_layer
+    per_layer = 9 * dims.hidden + (3 if dims.gated else 2) * dims.intermediate + 6 * dims.heads * seq_len
+    kept = dims.layers * dims.hidden + 3 * per_layer if gradient_checkpointing else dims.layers * per_layer
     return batch_size * seq_len * (kept + dims.hidden)  # + the embeddings' output
 
 
@@ -150,7 +155,7 @@ def estimate_training_memory(
         trainable_parameters=trainable,
         weight_bytes=frozen * DTYPE_BYTES[backbone_dtype] + trainable * 4,
         optimizer_bytes=trainable * (4 + state),
-        activation_bytes=values * DTYPE_BYTES[activation_dtype],
+        activation_bytes=round(values * ACTIVATION_BYTES[activation_dtype]),
         batch_size=batch_size,
         seq_len=seq_len,
         backbone_dtype=backbone_dtype,

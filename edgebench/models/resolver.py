@@ -206,7 +206,11 @@ def enable_gradient_checkpointing(model: nn.Module, name: str) -> None:
             f"model {name!r} ({type(model).__name__}) does not support gradient checkpointing; "
             "set model.gradient_checkpointing: false"
         )
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 (the old name warns there)
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def freeze_backbone(model: nn.Module) -> None:

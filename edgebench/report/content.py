@@ -431,7 +431,7 @@ def _key_settings(run: RunData) -> dict[str, str]:
         "batch size": t(fed.get("batch_size")),
         "lr, optimizer": f"{t(fed.get('lr'))}, {t(fed.get('optimizer'))}",
         "max sequence length": t(fed.get("max_seq_len")),
-        "eval every": f"{t(fed.get('eval_every'))} rounds",
+        "eval every (rounds)": t(fed.get("eval_every")),
         "wire dtype": t(fed.get("wire_dtype")),
     }
 

@@ -621,9 +621,18 @@ def analyse(runs: Sequence[RunData], baseline: str | None, target_accuracy: floa
         notes.append(("Chance level" + where, chance + g.chance_source))
         if g.target is not None:
             for s in g.series:
-                if all(math.isnan(r.metrics["rounds_to_target"]) for r in s.runs):
+                reached = [r for r in s.runs if not math.isnan(r.metrics["rounds_to_target"])]
+                if not reached:
                     notes.append(
                         ("Target accuracy", f"{s.display} never reached {g.target * 100:.1f} %: shown as 'never'")
+                    )
+                elif all(math.isnan(r.metrics["compute_s_to_target"]) for r in reached):
+                    notes.append(
+                        (
+                            "Target accuracy",
+                            f"{s.display}: device time and energy to target n/a: no client window without a "
+                            "contended or implausible flag to stand in for the flagged ones",
+                        )
                     )
     for run in runs:
         if not run.usable:

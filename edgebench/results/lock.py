@@ -64,6 +64,9 @@ class RunDirLock:
             except BaseException:
                 os.close(fd)
                 raise
+            if not _still_at(fd, path):  # a run that could not start removed it while we waited: open anew
+                os.close(fd)
+                continue
             try:
                 os.ftruncate(fd, 0)
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -88,6 +91,14 @@ class RunDirLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    """Whether the open lock file `fd` is still the file at `path` (not unlinked or replaced)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def run_dir_in_use(run_dir: Path) -> bool | None:

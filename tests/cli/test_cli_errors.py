@@ -115,11 +115,12 @@ def test_out_on_a_full_disk_at_start(write_config, tmp_path: Path, capsys, monke
 
 
 @contextlib.contextmanager
-def _tiny_tmpfs(where: Path, size: str):
+def _tiny_tmpfs(where: Path, size: str, options: str = "rw"):
     where.mkdir()
     if shutil.which("mount") is None or os.geteuid() != 0:
         pytest.skip("needs root to mount a tmpfs")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
+    command = ["mount", "-t", "tmpfs", "-o", f"{options},size={size}", "tmpfs", str(where)]
+    done = subprocess.run(command, capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
     try:
@@ -137,6 +138,15 @@ def _fill(folder: Path) -> None:
         assert exc.errno == errno.ENOSPC
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["the-mount", "a-folder-in-it"])
+def test_out_on_a_read_only_file_system(write_config, tmp_path: Path, capsys, inside: bool) -> None:
+    with _tiny_tmpfs(tmp_path / "ro", "1m", "ro") as mount:
+        out = mount / "run" if inside else mount
+        rc, err = _run(write_config(ONE_METHOD), out, capsys)
+    culprit = out if inside else out / ".lock"
+    assert (rc, err) == (2, f"edgebench: error: cannot use {out} as a run directory: {culprit}: Read-only file system")
 
 
 class _FillDiskAfterRound(Progress):

@@ -81,3 +81,17 @@ def save_tiny(name: str, folder: Path, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def arch_params(names: list[str] | None = None, fast: tuple[str, ...] | None = None) -> list[Any]:
+    """pytest parameters for `names` (all by default): skipped where transformers lacks the architecture,
+    marked `slow` unless in `fast` (all fast by default)."""
+    import pytest
+
+    params = []
+    for name in names or list(ARCHITECTURES):
+        marks = [pytest.mark.skipif(not available(name), reason=f"transformers has no {name}")]
+        if fast is not None and name not in fast:
+            marks.append(pytest.mark.slow)
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params

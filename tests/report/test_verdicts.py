@@ -17,7 +17,7 @@ import pytest
 
 from edgebench.report import build_report
 from edgebench.report.load import load_run
-from edgebench.report.metrics import exclusion_flags, last_share_accuracy, to_target
+from edgebench.report.metrics import exclusion_flags, last_share_accuracy, per_round, to_target
 from edgebench.report.summary import analyse
 from edgebench.report.verdicts import (
     BETTER,
@@ -178,8 +178,6 @@ def test_mann_whitney() -> None:
 def test_cost_to_target_counts_flagged_windows_at_the_clean_median(tmp_path: Path) -> None:
     run = load_run(write_run(tmp_path / "r", flags={("fedara", 1, 0): "contended"}))
     clients, rounds, ranks = run.rows("fedara")
-    from edgebench.report.metrics import per_round
-
     cost = to_target(per_round(clients, rounds, ranks), clients, 0.74)
     assert cost["rounds_to_target"] == 3 and cost["bytes_to_target"] == 2 * 2 * (800 + 600 + 400)
     # client windows 1.11 s and 1.51 s; the contended one (round 1, client 0: 1.11 s) counts as the clean
@@ -255,3 +253,13 @@ def test_smoke_like_report_at_chance_gives_no_accuracy_verdict(tmp_path: Path) -
     assert "fedara and lora did not learn: no accuracy verdict" in md
     assert "Did not learn (within 2 points of the majority-class rate): fedara, lora." in md
     assert "no method learned" in md  # and so no default target
+
+
+def test_cost_to_target_without_any_clean_window_is_not_a_number(tmp_path: Path) -> None:
+    flags = {("fedara", rnd, cid): "contended" for rnd in (1, 2, 3, 4) for cid in (0, 1)}
+    result = build_report([write_run(tmp_path / "busy", flags=flags)], tmp_path / "report", target_accuracy=0.7)
+    rows = pd.read_csv(result.csv[0]).set_index("series")
+    assert rows.loc["fedara", "rounds_to_target"] == 3 and math.isnan(rows.loc["fedara", "time_to_target_s"])
+    assert rows.loc["lora", "time_to_target_s"] == pytest.approx(3 * (1.31 + 2.31) / 2 + 3 * 0.002)  # windows + link
+    md = result.markdown.read_text()
+    assert "fedara: device time and energy to target n/a: no client window without a contended" in md
