@@ -124,7 +124,8 @@ def test_run_with_device_on_a_jetson_fixture_measures_p_times_t(
     monkeypatch.setenv("EDGEBENCH_SYSFS_ROOT", str(SYSFS / "jetson-orin-nano-jp6"))
     out = tmp_path / "run"
     config = write_config({**SMALL, "profiler": {"sample_rate_hz": 50}})
-    assert main(["run", str(config), "--out", str(out), "--quiet", "--device", "jetson-orin-nano"]) == 0
+    argv = ["run", str(config), "--out", str(out), "--quiet", "--device", "jetson-orin-nano", "--compute", "cpu"]
+    assert main(argv) == 0
     for c in _rows(out / "clients.csv"):
         assert c["energy_provenance"].startswith("measured-sampled: INA3221 (1-0040) via hwmon")
         assert c["energy_scope"].startswith("module input power VDD_IN")
@@ -135,7 +136,21 @@ def test_run_with_device_on_a_jetson_fixture_measures_p_times_t(
         assert c["energy_net_j"] == ""  # no idle baseline for this meter
     meta = json.loads((out / "run.json").read_text())
     assert meta["device"] == {"name": "jetson-orin-nano", "profile": "jetson-orin-nano"}
+    # Replayed on this CPU: the profile's bfloat16 is for its GPU, so the run stays float32.
+    assert (meta["compute"]["device"], meta["compute"]["autocast"]) == ("cpu", "float32")
     assert meta["measurement"]["energy"]["sampler_pid"] and meta["measurement"]["idle_note"].startswith("no idle")
+
+
+def test_a_jetson_profile_without_cuda_refuses_to_train_on_the_cpu_silently(
+    write_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import edgebench.devices.compute as compute
+
+    monkeypatch.setattr(compute, "present_devices", lambda torch_module=None: ["cpu"])
+    out = tmp_path / "run"
+    assert main(["run", str(write_config(SMALL)), "--out", str(out), "--device", "jetson-orin-nano"]) == 2
+    assert "compute device cuda is not available here (the device profile pins cuda)" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_run_with_unknown_device_is_one_clear_error(write_config, capsys: pytest.CaptureFixture[str]) -> None:
