@@ -166,7 +166,9 @@ def set_up_padding(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> str:
     """Give `model` and `tokenizer` what batched sequence classification needs; returns the pad token's origin.
 
     A tokenizer without a pad token (GPT-2, LLaMA, Mistral, ...) pads with its EOS token, or with an added
-    ``<|pad|>`` (the embedding matrix grows by one row) when it has none. The model config's
+    ``<|pad|>`` when it has none. Should the tokenizer hold more tokens than the model has embedding rows (an
+    added pad token), the embedding matrix grows to match (seeded rows, read only at padded positions,
+    which attention masks out and pooling skips). The model config's
     `pad_token_id` is set to it: decoder-only heads pool the rightmost token that is not the pad id. Padding
     is on the right (the tokenizer's `padding_side`, and edgebench's batches always), which keeps every real
     token at the position it has unpadded, so a padded row's logits equal its unpadded logits. The KV cache
@@ -179,11 +181,15 @@ def set_up_padding(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> str:
             origin = f"{tokenizer.pad_token} (EOS: the tokenizer has no pad token)"
         else:
             tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
-            try:  # the new row is only ever read at padded positions, which attention masks out
-                model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-            except TypeError:  # transformers < 4.46
-                model.resize_token_embeddings(len(tokenizer))
             origin = "<|pad|> (added: the tokenizer has neither a pad nor an EOS token)"
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    rows = getattr(embeddings, "num_embeddings", None)
+    if rows is not None and len(tokenizer) > rows:
+        try:
+            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        except TypeError:  # transformers < 4.46
+            model.resize_token_embeddings(len(tokenizer))
+        origin += f"; embeddings grown from {rows} to the tokenizer's {len(tokenizer)} tokens"
     tokenizer.padding_side = "right"
     config = getattr(model, "config", None)
     if config is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -391,6 +392,7 @@ def _runs(a: Analysis) -> Section:
                 "status": run.status,
                 "seed": "n/a" if run.seed is None else str(run.seed),
                 "device": run.device,
+                "compute": _compute_text(run.meta.get("compute")),
                 "settings": run.settings_key,
                 "methods": "; ".join(methods) or "none",
                 "note": "; ".join(run.problems) or ("partial rows used where marked" if not run.complete else ""),
@@ -399,6 +401,22 @@ def _runs(a: Analysis) -> Section:
         )
     sec.blocks.append(Table(pd.DataFrame(rows)))
     return sec
+
+
+def _compute_text(compute: dict[str, Any] | None) -> str:
+    """Where the run trained and at which precision, e.g. `cuda:0 (NVIDIA ...), bfloat16 autocast`."""
+    if not compute:
+        return "cpu, float32 (recorded since compute placement; every earlier run trained so)"
+    device = compute.get("device", "?")
+    if compute.get("accelerator"):
+        device += f" ({compute['accelerator']})"
+    autocast = compute.get("autocast", "float32")
+    precision = "float32" if autocast == "float32" else f"{autocast} autocast"
+    if compute.get("grad_scaler"):
+        precision += " + loss scaler"
+    if compute.get("backbone_dtype", "float32") != "float32":
+        precision += f", {compute['backbone_dtype']} backbone"
+    return f"{device}, {precision}"
 
 
 def _key_settings(run: RunData) -> dict[str, str]:

@@ -54,10 +54,17 @@ def assert_pooling_ignores_padding(resolved) -> None:
 def test_a_decoder_without_pad_token_pads_with_eos_on_the_right(name, tmp_path: Path) -> None:
     resolved = resolve_model(ModelConfig(name=str(save_tiny(name, tmp_path / name))), num_labels=3, seed=0)
     tokenizer, config = resolved.tokenizer, resolved.model.config
-    assert tokenizer.pad_token == tokenizer.eos_token == "[SEP]"
-    assert config.pad_token_id == tokenizer.pad_token_id == tokenizer.eos_token_id
+    assert config.pad_token_id == tokenizer.pad_token_id is not None
     assert tokenizer.padding_side == "right" and not config.use_cache
-    assert resolved.info["pad_token"] == "[SEP] (EOS: the tokenizer has no pad token)"
+    if name == "qwen2":  # transformers' Qwen2Tokenizer brings its own pad token, beyond the tiny vocabulary
+        assert tokenizer.pad_token == "<|endoftext|>" and tokenizer.pad_token_id == VOCAB
+        assert resolved.model.get_input_embeddings().num_embeddings == VOCAB + 1
+        assert resolved.info["pad_token"].endswith(
+            f"embeddings grown from {VOCAB} to the tokenizer's {VOCAB + 1} tokens"
+        )
+    else:
+        assert tokenizer.pad_token == tokenizer.eos_token == "[SEP]"
+        assert resolved.info["pad_token"] == "[SEP] (EOS: the tokenizer has no pad token)"
     assert resolved.info["padding_side"] == "right"
     assert_pooling_ignores_padding(resolved)
 

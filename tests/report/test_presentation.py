@@ -121,3 +121,14 @@ def test_flagged_windows_are_visible_in_time_and_energy_figures(plotter: Plotter
     assert "fedara: round with contended window(s)" in texts
     assert "fedara: round with implausible window(s)" in texts
     assert "lora: round with contended window(s)" in texts  # a train-phase flag marks the window too
+
+
+def test_the_runs_table_states_where_and_at_which_precision_each_run_trained() -> None:
+    from edgebench.report.content import _compute_text
+
+    gpu = {"device": "cuda:0", "accelerator": "NVIDIA Orin", "autocast": "float16", "grad_scaler": True}
+    assert _compute_text(gpu) == "cuda:0 (NVIDIA Orin), float16 autocast + loss scaler"
+    assert _compute_text({"device": "cpu", "autocast": "float32"}) == "cpu, float32"
+    half = {"device": "cuda:0", "autocast": "bfloat16", "backbone_dtype": "bfloat16"}
+    assert _compute_text(half) == "cuda:0, bfloat16 autocast, bfloat16 backbone"
+    assert _compute_text(None).startswith("cpu, float32 (recorded since compute placement")
