@@ -37,7 +37,7 @@ def test_defaults_are_filled_and_hash_is_stable(write_config) -> None:
         "r": 4,
         "alpha": None,
         "dropout": 0.0,
-        "target_modules": ["query", "value"],
+        "target_modules": None,  # the architecture's default targets (docs/models.md)
     }
 
 

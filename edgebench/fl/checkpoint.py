@@ -7,8 +7,6 @@ checkpoint or the new one, never a torn file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from safetensors.torch import load_file, save
 from edgebench.fl.codec import PayloadError, header_of
 from edgebench.fl.run_dir import ResumeError
 from edgebench.methods.base import Payload
-from edgebench.results.store import file_mode
+from edgebench.results.store import write_bytes_atomic
 
 _SERVER = "server/"
 _CLIENT = "client/"
@@ -54,17 +52,7 @@ def save_checkpoint(run_dir: Path, label: str, ckpt: Checkpoint) -> None:
         tensors.update({f"{_CLIENT}{cid}/{k}": v.contiguous() for k, v in state.tensors.items()})
         client_meta[str(cid)] = state.meta
     meta = {"round": ckpt.round, "complete": ckpt.complete, "server": ckpt.server.meta, "clients": client_meta}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:  # written from Python: a full disk is an OSError (ENOSPC)
-            os.fchmod(fh.fileno(), file_mode())  # mkstemp makes 0600; checkpoints get the umask like every file
-            fh.write(save(tensors, metadata={"edgebench": json.dumps(meta, sort_keys=True)}))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, save(tensors, metadata={"edgebench": json.dumps(meta, sort_keys=True)}))
 
 
 def load_checkpoint(run_dir: Path, label: str) -> Checkpoint | None:

@@ -12,8 +12,9 @@ models too big to try on a CPU. For one client's local step with a frozen backbo
   kept: per token and layer ``9 h + 2 I`` values (``3 I`` for the gated MLPs of LLaMA, Qwen2, Mistral,
   Phi-3 and Gemma) plus ``6 a s`` for attention scores, probabilities and dropout, for hidden size ``h``,
   MLP size ``I``, ``a`` heads and ``s`` tokens. With gradient checkpointing, each layer's input (``h`` per
-  token) plus three layers' worth while one is recomputed and differentiated. 4 bytes a value at float32,
-  2.25 under bfloat16 or float16 autocast (a few outputs, such as softmax and layer norm, stay float32).
+  token) plus three layers' worth while one is recomputed and differentiated (no saving for models of
+  three layers or fewer). 4 bytes a value at float32,
+  2.75 under bfloat16 or float16 autocast (softmax, layer norm and some casts stay float32).
 
 The coefficients are calibrated on measured peaks (CPU, MiniLM-L6 and DistilBERT shapes, batch 1 to 16,
 64 and 128 tokens: within about 10 %; docs/models.md). Fused attention kernels on a GPU (SDPA's flash and
@@ -31,8 +32,9 @@ from typing import Any
 from torch import nn
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-#: Bytes an activation value takes at each forward precision (measured ratio 0.56 of float32 under autocast).
-ACTIVATION_BYTES = {"float32": 4.0, "bfloat16": 2.25, "float16": 2.25}
+#: Bytes an activation value takes at each forward precision (under half autocast: calibrated on a measured CPU
+#: peak, since softmax, layer norm and some casts stay float32).
+ACTIVATION_BYTES = {"float32": 4.0, "bfloat16": 2.75, "float16": 2.75}
 MIB = 2**20
 OPTIMIZER_STATE_BYTES = {"adamw": 8, "sgd": 4}  # per trainable parameter; SGD without momentum keeps none
 
@@ -108,7 +110,9 @@ class MemoryEstimate:
 def activation_values(dims: Dims, batch_size: int, seq_len: int, gradient_checkpointing: bool) -> int:
     """Activation values kept for the backward pass of one step (see the module docstring)."""
     per_layer = 9 * dims.hidden + (3 if dims.gated else 2) * dims.intermediate + 6 * dims.heads * seq_len
-    kept = dims.layers * dims.hidden + 3 * per_layer if gradient_checkpointing else dims.layers * per_layer
+    kept = dims.layers * per_layer
+    if gradient_checkpointing:  # never more than without: a model of 3 layers or fewer saves nothing
+        kept = min(kept, dims.layers * dims.hidden + 3 * per_layer)
     return batch_size * seq_len * (kept + dims.hidden)  # + the embeddings' output
 
 

@@ -48,21 +48,29 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON to a temporary file in the same folder, fsync it, then rename over `path`."""
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file in the same folder, fsync it, then rename over `path`.
+
+    A crash leaves the old file or the new one, never a torn one; written from Python, so a full disk
+    is an OSError (ENOSPC); mkstemp's 0600 is replaced by the user's umask, like every results file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False, allow_nan=False)
-            fh.write("\n")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """`data` as indented JSON (NaN refused), atomically (:func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, (json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n").encode())
 
 
 class CsvTable:
