@@ -182,13 +182,16 @@ def set_up_padding(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> str:
         else:
             tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
             origin = "<|pad|> (added: the tokenizer has neither a pad nor an EOS token)"
-    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    rows = getattr(embeddings, "num_embeddings", None)
+    try:
+        rows = getattr(model.get_input_embeddings(), "num_embeddings", None)
+    except (AttributeError, NotImplementedError):
+        rows = None
     if rows is not None and len(tokenizer) > rows:
         try:
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         except TypeError:  # transformers < 4.46
             model.resize_token_embeddings(len(tokenizer))
+        freeze_backbone(model)  # the grown embedding is a new, trainable parameter
         origin += f"; embeddings grown from {rows} to the tokenizer's {len(tokenizer)} tokens"
     tokenizer.padding_side = "right"
     config = getattr(model, "config", None)

@@ -139,9 +139,3 @@ def _no_target_message(model: nn.Module, problem: str) -> str:
             "to adapt; choose another model"
         )
     return f"{problem}; set the method's target_modules to some of its Linear-like layers: {layers}"
-
-
-def describe_selection(targets: Sequence[str], selected: dict[str, nn.Module]) -> str:
-    """`c_attn: 2 Conv1D layers (fused output, one adapter each)`-style summary of what is adapted."""
-    kinds = Counter(type(m).__name__ for m in selected.values())
-    return f"{', '.join(targets)}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) + " layers"

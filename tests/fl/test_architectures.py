@@ -1,7 +1,7 @@
 """Every method on every common architecture, end to end: two rounds on the CPU with default targets.
 
-GPT-2 (Conv1D, fused c_attn) and LLaMA (gated MLP, no pad token; run with gradient checkpointing) run by
-default; the other architectures with `-m slow`.
+GPT-2 (Conv1D, fused c_attn), LLaMA (gated MLP, no pad token; run with gradient checkpointing) and DistilBERT
+(targets not in PEFT's mapping, two-module head) run by default; the other architectures with `-m slow`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-@pytest.mark.parametrize("name", arch_params(fast=("gpt2", "llama")))
+@pytest.mark.parametrize("name", arch_params(fast=("gpt2", "llama", "distilbert")))
 def test_every_method_runs_two_rounds_with_the_architecture_s_default_targets(name, tmp_path: Path) -> None:
     checkpointing = name in ("llama", "mistral")
     folder = save_tiny(name, tmp_path / name)

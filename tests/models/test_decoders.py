@@ -81,6 +81,7 @@ def test_a_tokenizer_without_pad_or_eos_gets_an_added_pad_token(tmp_path: Path) 
     embeddings = resolved.model.get_input_embeddings().weight
     assert embeddings.shape[0] == VOCAB + 1
     assert torch.equal(embeddings, again.model.get_input_embeddings().weight)  # the new row is seeded
+    assert not any(p.requires_grad for p in resolved.model.parameters())  # the grown embedding stays frozen
     assert resolved.info["pad_token"].startswith("<|pad|> (added")
     assert_pooling_ignores_padding(resolved)
 
