@@ -114,7 +114,7 @@ def run_once(config: Path, out: Path, competitor: subprocess.Popen[str] | None) 
     rounds = pd.read_csv(out / "rounds.csv")
     clients = pd.read_csv(out / "clients.csv")
     measurement = json.loads((out / "run.json").read_text())["measurement"]
-    flags = clients["window_flags"].fillna("").astype(str)
+    flags = clients["window_flags"].astype(object).fillna("").astype(str)
     return {
         "wall_s": wall_s,
         "round_s": rounds["round_s"].tolist(),
