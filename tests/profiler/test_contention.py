@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -156,9 +157,25 @@ def test_host_load_counts_other_busy_processes(tmp_path: Path) -> None:
     assert "burn cpu (hog) (pid 4242, " in text
 
 
-def _burn(seconds: float) -> subprocess.Popen[bytes]:
-    code = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
-    return subprocess.Popen([sys.executable, "-c", code])
+class _Hog:
+    """A CPU burner that is not in this process tree (another process on the machine, not our child)."""
+
+    def __init__(self, seconds: float) -> None:
+        burn = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+        launch = (
+            "import subprocess, sys\n"
+            "quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # hold no pipe of ours\n"
+            f"p = subprocess.Popen([sys.executable, '-c', {burn!r}], start_new_session=True, **quiet)\n"
+            "print(p.pid, flush=True)\n"
+        )
+        out = subprocess.run([sys.executable, "-c", launch], capture_output=True, text=True, check=True)
+        self.pid = int(out.stdout.strip())  # its launcher has exited: the burner was re-parented away from us
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _cpu_s(pid: int) -> float:
@@ -192,7 +209,7 @@ def test_a_real_cpu_hog_beside_a_window_is_measured_and_flagged() -> None:
                 pass
         after = _others_cpu_s()
         background = sum(after[p] - before[p] for p in after if p in before) / own.duration_s
-        hog = _burn(4.0)
+        hog = _Hog(4.0)
         try:
             time.sleep(0.3)  # let it start spinning
             hog_before = _cpu_s(hog.pid)
@@ -201,7 +218,6 @@ def test_a_real_cpu_hog_beside_a_window_is_measured_and_flagged() -> None:
             hog_cores = (_cpu_s(hog.pid) - hog_before) / beside.duration_s
         finally:
             hog.kill()
-            hog.wait()
     for window in (own, beside):
         resolution = cpus / USER_HZ / window.duration_s
         assert window.other_cpu_cores is not None
