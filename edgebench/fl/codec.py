@@ -28,16 +28,27 @@ class PayloadError(ValueError):
 
 
 def encode(payload: Payload, wire_dtype: WireDtype = "float32") -> bytes:
-    """Serialize tensors (floating ones cast to `wire_dtype`, but those in `payload.exact`) and the JSON meta."""
+    """Serialize tensors (floating ones cast to `wire_dtype`, but those in `payload.exact`) and the JSON meta.
+
+    Only exact tensors whose dtype differs from the wire's are listed in the header, so a float32 wire
+    costs no extra bytes.
+    """
     target = _WIRE_DTYPES[wire_dtype]
+    kept = sorted(
+        name
+        for name in payload.exact
+        if name in payload.tensors
+        and payload.tensors[name].is_floating_point()
+        and payload.tensors[name].dtype != target
+    )
     tensors = {
-        name: (t.to(target) if t.is_floating_point() and name not in payload.exact else t).detach().cpu().contiguous()
+        name: (t.to(target) if t.is_floating_point() and name not in kept else t).detach().cpu().contiguous()
         for name, t in payload.tensors.items()
     }
     meta = json.dumps(payload.meta, sort_keys=True, separators=(",", ":"), allow_nan=False)
     metadata = {META_KEY: meta}
-    if payload.exact:
-        metadata[EXACT_KEY] = json.dumps(sorted(payload.exact))
+    if kept:
+        metadata[EXACT_KEY] = json.dumps(kept)
     return st_save(tensors, metadata=metadata)
 
 

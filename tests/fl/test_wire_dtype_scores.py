@@ -31,6 +31,12 @@ def test_exact_tensors_keep_their_dtype_on_a_half_wire(wire: str) -> None:
     assert torch.count_nonzero(decode(encode(Payload({"m.scores": scores}), "float16")).tensors["m.scores"]) == 0
 
 
+def test_a_float32_wire_spends_no_header_bytes_on_exact_tensors() -> None:
+    scores = torch.tensor([3e-11, 1e-10])
+    exact = Payload({"m.scores": scores}, {}, exact=frozenset({"m.scores"}))
+    assert encode(exact, "float32") == encode(Payload({"m.scores": scores}), "float32")
+
+
 def test_a_payload_cannot_exempt_tensors_it_does_not_carry() -> None:
     from safetensors.torch import save
 
