@@ -22,6 +22,16 @@ NET_ENERGY = "energy_net_j"
 LAST_SHARE = 0.3
 # Window flags (clients.csv window_flags) that keep a window out of time and energy verdicts.
 EXCLUDING_FLAGS = ("contended", "implausible")
+# What :func:`to_target` measures (units in the names).
+TO_TARGET = (
+    "rounds_to_target",
+    "bytes_to_target",
+    "compute_s_to_target",
+    "link_s_to_target",
+    "time_to_target_s",
+    "energy_to_target_j",
+    "radio_energy_to_target_j",
+)
 
 
 def window_flags(text: object) -> tuple[set[str], dict[str, set[str]]]:
@@ -221,16 +231,7 @@ def to_target(rounds_frame: pd.DataFrame, clients: pd.DataFrame, target: float |
     * energy: sum of the clients' `energy_j` (flagged windows counted as the clean median; NaN when a window
       was not measured); radio energy: sum of the *estimated* `comm_energy_est_j`.
     """
-    keys = (
-        "rounds_to_target",
-        "bytes_to_target",
-        "compute_s_to_target",
-        "link_s_to_target",
-        "time_to_target_s",
-        "energy_to_target_j",
-        "radio_energy_to_target_j",
-    )
-    out: dict[str, Any] = dict.fromkeys(keys, float("nan"))
+    out: dict[str, Any] = dict.fromkeys(TO_TARGET, float("nan"))
     out["target"] = float("nan") if target is None else float(target)
     evals = rounds_frame.dropna(subset=["eval_accuracy"])
     if target is None or evals.empty:

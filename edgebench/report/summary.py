@@ -23,6 +23,7 @@ import pandas as pd
 from edgebench.methods import methods_with_role
 from edgebench.report.load import RunData
 from edgebench.report.metrics import (
+    TO_TARGET,
     accepted,
     accuracy_within_bytes,
     completed_only,
@@ -49,13 +50,7 @@ METRICS = (
     "final_accuracy",
     "best_accuracy",
     "last30_accuracy",
-    "rounds_to_target",
-    "bytes_to_target",
-    "compute_s_to_target",
-    "link_s_to_target",
-    "time_to_target_s",
-    "energy_to_target_j",
-    "radio_energy_to_target_j",
+    *TO_TARGET,
     "accuracy_at_budget",
     "bytes_down_total",
     "bytes_up_total",
