@@ -17,50 +17,24 @@ from edgebench.results import (
     ROUND_COLUMNS,
     ROUNDS_CSV,
     RUN_JSON,
-    ClientMeasurement,
-    ClientRow,
     RankRow,
     ResultsWriter,
-    RoundRow,
-    RunMeta,
     Transport,
     read_run,
     read_table,
 )
-
-
-def _meta() -> RunMeta:
-    return RunMeta(
-        config_file=None,
-        config_hash="h",
-        config={},
-        run_dir="r",
-        device={"name": "host"},
-        git_commit=None,
-        packages={},
-        host={},
-    )
-
-
-def _client(cid: int, **measured) -> ClientRow:
-    return ClientRow(
-        method="123",  # a label that looks like a number must stay text
-        round=1,
-        client_id=cid,
-        num_examples=10,
-        active_rank=4,
-        active_modules=2,
-        status="accepted" if cid == 0 else "dropout: timeout",
-        transport=Transport(client_device="5" if cid == 0 else None),
-        measurement=ClientMeasurement(**measured),
-    )
+from tests.results import rowkit
 
 
 def _write_run(run_dir: Path, *, meta: bool = True) -> None:
     writer = ResultsWriter(run_dir)
+    method = "123"  # a label that looks like a number must stay text
     clients = [
-        _client(
+        rowkit.client_row(
+            method,
+            1,
             0,
+            transport=Transport(client_device="5"),
             train_s=0.1 + 0.2,
             energy_j=0.0,
             bytes_up=1234,
@@ -68,29 +42,19 @@ def _write_run(run_dir: Path, *, meta: bool = True) -> None:
             window_flags="short-window;train:few-samples",
             energy_provenance="measured-counter: x",
         ),
-        _client(1),
+        rowkit.client_row(method, 1, 1, status="dropout: timeout"),
     ]
-    totals = RoundRow.from_clients(
-        "123",
-        1,
-        clients,
-        round_s=2.5,
-        active_rank=4,
-        active_modules=2,
-        budget=None,
-        evaluation=None,
-        with_flower=True,
-    )
-    writer.append_round(clients, totals, [RankRow(method="123", round=1, module="layer.0.q", rank=0)])
+    totals = rowkit.totals(method, 1, clients, round_s=2.5, with_flower=True)
+    writer.append_round(clients, totals, [RankRow(method=method, round=1, module="layer.0.q", rank=0)])
     if meta:
-        writer.write_meta(_meta())
+        writer.write_meta(rowkit.meta())
 
 
 def test_read_run_reads_meta_and_all_three_tables(tmp_path: Path) -> None:
     _write_run(tmp_path)
     run = read_run(tmp_path)
     assert run.problems == []
-    assert run.meta == _meta().to_json()
+    assert run.meta == rowkit.meta().to_json()
     assert (len(run.clients), len(run.rounds), len(run.ranks)) == (2, 1, 1)
     assert list(run.clients.columns) == CLIENT_COLUMNS
     assert list(run.rounds.columns) == ROUND_COLUMNS

@@ -16,14 +16,13 @@ from edgebench.results import (
     ROUND_COLUMNS,
     ROUND_TABLE,
     ClientMeasurement,
-    ClientRow,
     Evaluation,
     RankRow,
-    RoundRow,
     Transport,
 )
-from edgebench.results.rows import format_rails, sum_or_none
+from edgebench.results.rows import ClientRow, RoundRow, format_rails, sum_or_none
 from edgebench.results.schema import TEXT, column, column_names, columns_of, markdown_table
+from tests.results import rowkit
 
 S = 1_000_000_000  # ns per second
 
@@ -70,29 +69,12 @@ def _measurement(**overrides) -> ClientMeasurement:
 
 
 def _row(client_id: int, status: str = ACCEPTED, **kwargs) -> ClientRow:
-    return ClientRow(
-        method="lora",
-        round=3,
-        client_id=client_id,
-        num_examples=10 + client_id,
-        active_rank=8,
-        active_modules=2,
-        status=status,
-        **kwargs,
-    )
+    return rowkit.client_row("lora", 3, client_id, status=status, num_examples=10 + client_id, active_rank=8, **kwargs)
 
 
 def _totals(clients: list[ClientRow], *, evaluation: Evaluation | None = None, with_flower: bool = False) -> RoundRow:
-    return RoundRow.from_clients(
-        "lora",
-        3,
-        clients,
-        round_s=1.25,
-        active_rank=6,
-        active_modules=2,
-        budget=None,
-        evaluation=evaluation,
-        with_flower=with_flower,
+    return rowkit.totals(
+        "lora", 3, clients, round_s=1.25, active_rank=6, evaluation=evaluation, with_flower=with_flower
     )
 
 

@@ -18,60 +18,10 @@ from edgebench.results import (
     ROUND_COLUMNS,
     ROUNDS_CSV,
     RUN_JSON,
-    ClientMeasurement,
-    ClientRow,
-    RankRow,
     ResultsWriter,
-    RoundRow,
     RunMeta,
 )
-
-
-def _meta(**overrides) -> RunMeta:
-    values = {
-        "config_file": "exp.yaml",
-        "config_hash": "abc",
-        "config": {"seed": 7},
-        "run_dir": "runs/x",
-        "device": {"name": "host"},
-        "git_commit": None,
-        "packages": {"torch": "2"},
-        "host": {"cpu": "x"},
-    }
-    return RunMeta(**{**values, **overrides})
-
-
-def _client(method: str, rnd: int, cid: int, **measured) -> ClientRow:
-    return ClientRow(
-        method=method,
-        round=rnd,
-        client_id=cid,
-        num_examples=10,
-        active_rank=4,
-        active_modules=2,
-        status="accepted",
-        measurement=ClientMeasurement(**measured),
-    )
-
-
-def _round(method: str, rnd: int, clients: list[ClientRow], round_s: float = 1.0) -> RoundRow:
-    return RoundRow.from_clients(
-        method,
-        rnd,
-        clients,
-        round_s=round_s,
-        active_rank=4,
-        active_modules=2,
-        budget=None,
-        evaluation=None,
-        with_flower=False,
-    )
-
-
-def _append(writer: ResultsWriter, method: str, rnd: int, n_clients: int = 2) -> None:
-    clients = [_client(method, rnd, cid, train_s=0.5, bytes_up=10) for cid in range(n_clients)]
-    ranks = [RankRow(method=method, round=rnd, module=m, rank=2) for m in ("q", "v")]
-    writer.append_round(clients, _round(method, rnd, clients), ranks)
+from tests.results import rowkit
 
 
 def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -89,7 +39,7 @@ def test_a_new_writer_creates_the_three_tables_with_their_headers(tmp_path: Path
 
 def test_append_round_writes_client_round_and_rank_rows(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
-    _append(writer, "lora", 1, n_clients=3)
+    rowkit.append_round(writer, "lora", 1, n_clients=3)
     _, clients = _read(tmp_path / CLIENTS_CSV)
     _, rounds = _read(tmp_path / ROUNDS_CSV)
     _, ranks = _read(tmp_path / RANKS_CSV)
@@ -103,8 +53,8 @@ def test_append_round_writes_client_round_and_rank_rows(tmp_path: Path) -> None:
 
 
 def test_a_reopened_writer_appends_without_a_second_header(tmp_path: Path) -> None:
-    _append(ResultsWriter(tmp_path), "lora", 1)
-    _append(ResultsWriter(tmp_path), "lora", 2)
+    rowkit.append_round(ResultsWriter(tmp_path), "lora", 1)
+    rowkit.append_round(ResultsWriter(tmp_path), "lora", 2)
     lines = (tmp_path / ROUNDS_CSV).read_text().splitlines()
     assert lines[0] == ",".join(ROUND_COLUMNS)
     assert len(lines) == 3 and not any(line.startswith("method,") for line in lines[1:])
@@ -114,8 +64,8 @@ def test_floats_are_written_with_full_precision(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
     value = 0.1 + 0.2  # 0.30000000000000004: lost by str() formatting to few digits
     tiny = 1.2345678901234567e-12
-    clients = [_client("lora", 1, 0, train_s=value, energy_j=tiny)]
-    writer.append_round(clients, _round("lora", 1, clients, round_s=value), [])
+    clients = [rowkit.client_row("lora", 1, 0, train_s=value, energy_j=tiny)]
+    writer.append_round(clients, rowkit.totals("lora", 1, clients, round_s=value), [])
     _, rows = _read(tmp_path / CLIENTS_CSV)
     assert rows[0]["train_s"] == repr(value)
     assert float(rows[0]["train_s"]) == value
@@ -126,8 +76,8 @@ def test_floats_are_written_with_full_precision(tmp_path: Path) -> None:
 
 def test_none_is_an_empty_cell_and_zero_stays_zero(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
-    clients = [_client("lora", 1, 0, energy_j=None, train_s=0.0, bytes_down=0)]
-    writer.append_round(clients, _round("lora", 1, clients), [])
+    clients = [rowkit.client_row("lora", 1, 0, energy_j=None, train_s=0.0, bytes_down=0)]
+    writer.append_round(clients, rowkit.totals("lora", 1, clients), [])
     _, rows = _read(tmp_path / CLIENTS_CSV)
     assert rows[0]["energy_j"] == ""
     assert rows[0]["energy_provenance"] == ""
@@ -140,9 +90,9 @@ def test_none_is_an_empty_cell_and_zero_stays_zero(tmp_path: Path) -> None:
 def test_text_with_commas_and_semicolons_survives(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
     status = 'rejected: wrong shapes, "q" (4, 8) vs (4, 16)'
-    row = _client("lora", 1, 0, window_flags="short-window;train:few-samples")
+    row = rowkit.client_row("lora", 1, 0, window_flags="short-window;train:few-samples")
     row.status = status
-    writer.append_round([row], _round("lora", 1, [row]), [])
+    writer.append_round([row], rowkit.totals("lora", 1, [row]), [])
     _, rows = _read(tmp_path / CLIENTS_CSV)
     assert rows[0]["status"] == status
     assert rows[0]["window_flags"] == "short-window;train:few-samples"
@@ -150,8 +100,8 @@ def test_text_with_commas_and_semicolons_survives(tmp_path: Path) -> None:
 
 def test_a_numpy_float_is_written_as_a_number(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
-    clients = [_client("lora", 1, 0, train_s=np.float64(0.25))]
-    writer.append_round(clients, _round("lora", 1, clients), [])
+    clients = [rowkit.client_row("lora", 1, 0, train_s=np.float64(0.25))]
+    writer.append_round(clients, rowkit.totals("lora", 1, clients), [])
     _, rows = _read(tmp_path / CLIENTS_CSV)
     assert float(rows[0]["train_s"]) == 0.25
 
@@ -159,8 +109,8 @@ def test_a_numpy_float_is_written_as_a_number(tmp_path: Path) -> None:
 def test_drop_rows_after_removes_only_that_methods_later_rows_in_every_table(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
     for rnd in (1, 2, 3):
-        _append(writer, "lora", rnd)
-        _append(writer, "ffa", rnd)
+        rowkit.append_round(writer, "lora", rnd)
+        rowkit.append_round(writer, "ffa", rnd)
     writer.drop_rows_after("lora", 1)
     for name in (CLIENTS_CSV, ROUNDS_CSV, RANKS_CSV):
         _, rows = _read(tmp_path / name)
@@ -170,8 +120,8 @@ def test_drop_rows_after_removes_only_that_methods_later_rows_in_every_table(tmp
 
 def test_drop_rows_after_zero_forgets_the_method_entirely(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
-    _append(writer, "lora", 1)
-    _append(writer, "ffa", 1)
+    rowkit.append_round(writer, "lora", 1)
+    rowkit.append_round(writer, "ffa", 1)
     writer.drop_rows_after("lora", 0)
     _, rows = _read(tmp_path / ROUNDS_CSV)
     assert [r["method"] for r in rows] == ["ffa"]
@@ -179,10 +129,10 @@ def test_drop_rows_after_zero_forgets_the_method_entirely(tmp_path: Path) -> Non
 
 def test_drop_rows_after_keeps_the_header_and_the_kept_rows_byte_for_byte(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
-    clients = [_client("lora", 1, 0, train_s=0.1 + 0.2, energy_j=None)]
-    writer.append_round(clients, _round("lora", 1, clients), [])
+    clients = [rowkit.client_row("lora", 1, 0, train_s=0.1 + 0.2, energy_j=None)]
+    writer.append_round(clients, rowkit.totals("lora", 1, clients), [])
     before = (tmp_path / CLIENTS_CSV).read_text()
-    _append(writer, "lora", 2)
+    rowkit.append_round(writer, "lora", 2)
     writer.drop_rows_after("lora", 1)
     assert (tmp_path / CLIENTS_CSV).read_text() == before
     assert not list(tmp_path.glob(".*.tmp"))
@@ -190,17 +140,17 @@ def test_drop_rows_after_keeps_the_header_and_the_kept_rows_byte_for_byte(tmp_pa
 
 def test_rows_appended_after_drop_rows_after_follow_the_kept_ones(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
-    _append(writer, "lora", 1)
-    _append(writer, "lora", 2)
+    rowkit.append_round(writer, "lora", 1)
+    rowkit.append_round(writer, "lora", 2)
     writer.drop_rows_after("lora", 1)
-    _append(writer, "lora", 2)
+    rowkit.append_round(writer, "lora", 2)
     _, rows = _read(tmp_path / ROUNDS_CSV)
     assert [r["round"] for r in rows] == ["1", "2"]
 
 
 def test_write_meta_writes_run_json(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
-    meta = _meta()
+    meta = rowkit.meta()
     writer.write_meta(meta)
     data = json.loads((tmp_path / RUN_JSON).read_text())
     assert data == meta.to_json()
@@ -209,7 +159,7 @@ def test_write_meta_writes_run_json(tmp_path: Path) -> None:
 
 def test_write_meta_replaces_the_previous_run_json_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
-    meta = _meta()
+    meta = rowkit.meta()
     writer.write_meta(meta)
     meta.finish()
     writer.write_meta(meta)
@@ -219,10 +169,10 @@ def test_write_meta_replaces_the_previous_run_json_and_leaves_no_temporary_file(
 
 def test_write_meta_refuses_nan_and_keeps_the_previous_run_json(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path)
-    writer.write_meta(_meta())
+    writer.write_meta(rowkit.meta())
     before = (tmp_path / RUN_JSON).read_text()
     with pytest.raises(ValueError):
-        writer.write_meta(_meta(measurement={"overhead_s": math.nan}))
+        writer.write_meta(rowkit.meta(measurement={"overhead_s": math.nan}))
     assert (tmp_path / RUN_JSON).read_text() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 

@@ -13,45 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.results import (
-    CLIENTS_CSV,
-    RANKS_CSV,
-    ROUNDS_CSV,
-    ClientMeasurement,
-    ClientRow,
-    RankRow,
-    ResultsWriter,
-    RoundRow,
-)
+from edgebench.results import CLIENTS_CSV, RANKS_CSV, ROUNDS_CSV, ResultsWriter
 from edgebench.results.scan import CorruptTableError, scan_table
+from tests.results import rowkit
 
 
 def _append(writer: ResultsWriter, method: str, rnd: int) -> None:
-    clients = [
-        ClientRow(
-            method=method,
-            round=rnd,
-            client_id=cid,
-            num_examples=10,
-            active_rank=4,
-            active_modules=2,
-            status="accepted",
-            measurement=ClientMeasurement(train_s=0.5, bytes_up=10, energy_provenance="estimated: a, b"),
-        )
-        for cid in (0, 1)
-    ]
-    totals = RoundRow.from_clients(
-        method,
-        rnd,
-        clients,
-        round_s=1.0,
-        active_rank=4,
-        active_modules=2,
-        budget=None,
-        evaluation=None,
-        with_flower=False,
-    )
-    writer.append_round(clients, totals, [RankRow(method=method, round=rnd, module=m, rank=2) for m in ("q", "v")])
+    """Two accepted clients whose provenance has a comma: clients.csv gets a quoted cell to cut inside."""
+    rowkit.append_round(writer, method, rnd, energy_provenance="estimated: a, b")
 
 
 @pytest.fixture
