@@ -38,6 +38,8 @@ import pandas as pd
 import psutil
 import yaml
 
+from edgebench.yamlfile import read_yaml
+
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "runners" / "configs" / "smoke.yaml"
 COMPETITOR_CODE = """
@@ -84,7 +86,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 
 def write_config(source: Path, policy: str | None, folder: Path, smoke: bool) -> Path:
-    raw = yaml.safe_load(source.read_text())
+    raw = read_yaml(source)
     raw.setdefault("profiler", {})["omp_wait_policy"] = policy
     raw.setdefault("output", {})["dir"] = str(folder / "runs")
     if smoke:
@@ -160,21 +162,23 @@ def ratios(summary: dict[str, dict[str, Any]], policies: list[str]) -> dict[str,
     return out
 
 
+def _policy(name: str) -> str | None:
+    """The OMP_WAIT_POLICY a --policies / --competitor-policy name stands for (``unset``: none)."""
+    return None if name == "unset" else name
+
+
 def measure(
     config: Path, policies: list[str], repeats: int, competitor_policy: str, smoke: bool, folder: Path
 ) -> dict[str, Any]:
     raw_runs: dict[str, list[dict[str, Any]]] = {}
-    configs = {p: write_config(config, None if p == "unset" else p, folder, smoke) for p in policies}
+    configs = {p: write_config(config, _policy(p), folder, smoke) for p in policies}
     for repeat in range(repeats):
         order = policies if repeat % 2 == 0 else policies[::-1]  # alternate, so drift cancels
         for p in order:
             out = folder / f"r{repeat}-{p}-alone"
             raw_runs.setdefault(f"{p} alone", []).append(run_once(configs[p], out, None))
         for p in order:
-            rival_policy = {"same": None if p == "unset" else p, "unset": None}.get(
-                competitor_policy, competitor_policy
-            )
-            rival = start_competitor(rival_policy)
+            rival = start_competitor(_policy(p if competitor_policy == "same" else competitor_policy))
             try:
                 out = folder / f"r{repeat}-{p}-competing"
                 raw_runs.setdefault(f"{p} + competitor", []).append(run_once(configs[p], out, rival))

@@ -8,17 +8,8 @@ from pathlib import Path
 
 import edgebench
 
-#: Options of `edgebench run` that take a value (kept in step with _parser by a test), so that main can
-#: find CONFIG before argparse, whose set-up imports torch.
-RUN_VALUE_OPTIONS = ("--out", "--resume", "--methods", "--device", "--compute", "--engine", "--report")
 
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgebench", description=edgebench.__doc__)
-    parser.add_argument("--version", action="version", version=f"edgebench {edgebench.__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run an experiment file (all its methods) into a run directory")
+def _add_run_arguments(run: argparse.ArgumentParser) -> argparse.ArgumentParser:
     run.add_argument("config", type=Path, help="experiment YAML file")
     run.add_argument("--out", type=Path, help="run directory to create (default: <output.dir>/<name>-<time>)")
     run.add_argument("--resume", type=Path, help="continue the run in this directory from its last round")
@@ -39,6 +30,25 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="after the run, write its report (default folder: reports/<run dir name>)",
     )
+    return run
+
+
+#: Options of `edgebench run` that take a value, so that main can find CONFIG before building the whole
+#: parser (whose set-up imports torch).
+RUN_VALUE_OPTIONS = tuple(
+    option
+    for action in _add_run_arguments(argparse.ArgumentParser(add_help=False))._actions
+    if action.nargs != 0
+    for option in action.option_strings
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgebench", description=edgebench.__doc__)
+    parser.add_argument("--version", action="version", version=f"edgebench {edgebench.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_run_arguments(sub.add_parser("run", help="run an experiment file (all its methods) into a run directory"))
 
     part = sub.add_parser("partition", help="print the per-client label counts a config produces")
     part.add_argument("config", type=Path, help="experiment YAML file")

@@ -105,9 +105,11 @@ class DeviceConfig(BaseModel):
 
 
 def _profile_path(value: str, config_dir: Path | None) -> str:
-    """`device.name` made absolute against the experiment file's folder when it is a profile file path (the
-    test `get_profile` uses); profile names, and paths given without a config file (--device), pass through."""
-    if config_dir is None or not (value.endswith((".yaml", ".yml")) or os.sep in value):
+    """`device.name` made absolute against the experiment file's folder when it is a profile file path;
+    profile names, and paths given without a config file (--device), pass through."""
+    from edgebench.devices.profiles import is_profile_path
+
+    if config_dir is None or not is_profile_path(value):
         return value
     path = Path(value).expanduser()
     return str(path) if path.is_absolute() else os.path.abspath(Path(config_dir) / path)

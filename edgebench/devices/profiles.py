@@ -206,9 +206,14 @@ def profile_names(folder: Path | None = None) -> list[str]:
     return sorted(p.stem for p in (folder or profiles_dir()).glob("*.yaml"))
 
 
+def is_profile_path(name_or_path: str) -> bool:
+    """Whether `name_or_path` names a profile file (a .yaml path) rather than a shipped profile."""
+    return name_or_path.endswith((".yaml", ".yml")) or os.sep in name_or_path
+
+
 def get_profile(name_or_path: str, folder: Path | None = None) -> DeviceProfile:
     """A profile by name, or from a YAML file path (for boards without a shipped profile)."""
-    if name_or_path.endswith((".yaml", ".yml")) or os.sep in name_or_path:
+    if is_profile_path(name_or_path):
         return load_profile_file(name_or_path)
     folder = folder or profiles_dir()
     path = folder / f"{name_or_path}.yaml"

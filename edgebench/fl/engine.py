@@ -157,9 +157,7 @@ class Engine:
 
     def _start_meta(self) -> RunMeta:
         path = self.run_dir / RUN_JSON
-        if self.resume:
-            if not path.exists():
-                raise ResumeError(f"{self.run_dir}: no {RUN_JSON}; not a run directory")
+        if self.resume:  # claim_run_dir has checked, under the lock, that run.json is there
             try:
                 previous = RunMeta.from_json(json.loads(path.read_text()))
             except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -190,12 +188,13 @@ class Engine:
         if ckpt is not None and ckpt.complete:
             self.progress.message(f"[{entry.label}] already complete, skipped")
             return MethodRunSummary(entry.label, 0, None, 0.0, 0, {"skipped": True})
-        try:
-            torn = writer.drop_rows_after(entry.label, ckpt.round if ckpt else 0)
-        except CorruptTableError as exc:
-            raise ResumeError(str(exc)) from None
-        if torn:
-            self.progress.message(f"dropped {len(torn)} incomplete row(s) an interruption left: {'; '.join(torn)}")
+        if self.resume:  # a new run has no rows of this method yet, and no torn ones
+            try:
+                torn = writer.drop_rows_after(entry.label, ckpt.round if ckpt else 0)
+            except CorruptTableError as exc:
+                raise ResumeError(str(exc)) from None
+            if torn:
+                self.progress.message(f"dropped {len(torn)} incomplete row(s) an interruption left: {'; '.join(torn)}")
 
         started = time.monotonic()
         resolved = resolve_model(self.config.model, data.splits.train.num_labels, self.config.seed)
@@ -289,6 +288,8 @@ class Engine:
             )
 
         evaluation = self._evaluate(rnd, session, server)
+        active_rank = sum(broadcast_ranks.values())
+        active_modules = sum(1 for r in broadcast_ranks.values() if r > 0)
         rows: list[ClientRow] = []
         for o in outcomes:
             status = o.problem or (
@@ -302,8 +303,8 @@ class Engine:
                     round=rnd,
                     client_id=o.client_id,
                     num_examples=o.num_examples,
-                    active_rank=sum(broadcast_ranks.values()),
-                    active_modules=sum(1 for r in broadcast_ranks.values() if r > 0),
+                    active_rank=active_rank,
+                    active_modules=active_modules,
                     status=status,
                     measurement=o.measurement,
                     transport=o.transport,

@@ -167,7 +167,6 @@ class LocalRound:
     batches: Iterable[Batch]
     settings: TrainSettings
     client_state: Payload | None
-    placement: Placement = Placement()
 
 
 class MethodClient(ABC):
@@ -216,11 +215,11 @@ class MethodClient(ABC):
     ) -> FitResult:
         """Apply `payload`, then run the method's local update (one optimizer step per batch); returns the uplink."""
         self.apply(model, payload)
-        return self.local_update(model, LocalRound(payload, batches, settings, client_state, self.placement))
+        return self.local_update(model, LocalRound(payload, batches, settings, client_state))
 
     @abstractmethod
     def local_update(self, model: nn.Module, job: LocalRound) -> FitResult:
-        """Train `model`, which already holds `job.payload`, on `job.batches`; return the uplink."""
+        """Train `model`, which already holds `job.payload`, on `job.batches` at `self.placement`; return the uplink."""
 
 
 class MethodServer(ABC):

@@ -57,6 +57,11 @@ def in_head(name: str) -> bool:
     return name.split(".", 1)[0] in HEAD_NAMES
 
 
+def head_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """The top-level modules of :data:`HEAD_NAMES` that `model` has, by name (its classification head)."""
+    return {name: m for name in HEAD_NAMES if isinstance(m := getattr(model, name, None), nn.Module)}
+
+
 def linear_like_modules(model: nn.Module) -> dict[str, nn.Module]:
     """Every Linear-like layer outside the classification head, by module name, in model order."""
     return {name: m for name, m in model.named_modules() if isinstance(m, LINEAR_LIKE) and not in_head(name)}

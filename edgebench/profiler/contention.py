@@ -79,9 +79,9 @@ class ProcessTree:
     read at every call; children this process has reaped are in :func:`os.times`.
     """
 
-    def __init__(self, proc_root: Path = PROC_ROOT, pid: int | None = None) -> None:
+    def __init__(self, proc_root: Path = PROC_ROOT) -> None:
         self.proc_root = Path(proc_root)
-        self.pid = pid or os.getpid()
+        self.pid = os.getpid()
         self.descendants: list[int] = []
 
     def find_descendants(self) -> list[int]:
@@ -148,21 +148,20 @@ def judge(other_cpu_cores: float, resolution_cores: float, threshold_cores: floa
 class ContentionMeter:
     """Reads /proc/stat and this process tree's CPU time at window edges.
 
-    `stat_path`, `tree_cpu_s` and `clock_ns` are injectable (tests use fixture /proc/stat files).
+    `proc_root`, `cpus`, `tree_cpu_s` and `clock_ns` are injectable (tests use fixture /proc/stat files).
     """
 
     def __init__(
         self,
         threshold_cores: float = DEFAULT_THRESHOLD_CORES,
         proc_root: Path = PROC_ROOT,
-        tree: ProcessTree | None = None,
         tree_cpu_s: Callable[[bool], float] | None = None,
         cpus: set[int] | None = None,
         clock_ns: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         self.threshold_cores = threshold_cores
         self.stat_path = Path(proc_root) / "stat"
-        self.tree = tree if tree is not None else ProcessTree(proc_root)
+        self.tree = ProcessTree(proc_root)
         self._tree_cpu_s = tree_cpu_s or self.tree.cpu_s
         self.cpus = cpus if cpus is not None else affinity_cpus()
         self._clock_ns = clock_ns

@@ -22,7 +22,15 @@ from edgebench.meters.registry import METER_NAMES, open_meter
 from edgebench.profiler import threads
 from edgebench.profiler.comm import estimate_comm, link_basis
 from edgebench.profiler.contention import ContentionMeter, describe_load, host_load
-from edgebench.profiler.energy import CombinedEnergy, CounterEnergy, EnergySource, LogEnergy, NullEnergy, SampledEnergy
+from edgebench.profiler.energy import (
+    MAX_DROPPED_SAMPLE_SHARE,
+    CombinedEnergy,
+    CounterEnergy,
+    EnergySource,
+    LogEnergy,
+    NullEnergy,
+    SampledEnergy,
+)
 from edgebench.profiler.idle import IdleBaseline, load_idle
 from edgebench.profiler.memory import PROC_MEMINFO, MeminfoMemory
 from edgebench.profiler.sampler import SamplerProcess
@@ -40,10 +48,6 @@ def meter_chain(settings: ProfilerSettings, profile: DeviceProfile) -> list[str]
     return chain
 
 
-def sample_rate_hz(settings: ProfilerSettings, profile: DeviceProfile) -> float:
-    return settings.sample_rate_hz or profile.sampling.rate_hz
-
-
 def meter_options(settings: ProfilerSettings, profile: DeviceProfile) -> MeterOptions:
     """What every meter is built from: the settings, with the device profile's values where they are unset."""
     rails = profile.rails
@@ -57,7 +61,7 @@ def meter_options(settings: ProfilerSettings, profile: DeviceProfile) -> MeterOp
         total_rails=rails.total if rails is not None else None,
         rails_scope=rails.scope if rails is not None and rails.total else None,
         sensor_update_interval_s=profile.sampling.sensor_update_interval_s,
-        sample_rate_hz=sample_rate_hz(settings, profile),
+        sample_rate_hz=settings.sample_rate_hz or profile.sampling.rate_hz,
         tegrastats=settings.tegrastats,
         vcgencmd=settings.vcgencmd,
         rpi5_gain=settings.rpi5_calibration.gain,
@@ -75,32 +79,30 @@ def meter_options(settings: ProfilerSettings, profile: DeviceProfile) -> MeterOp
 
 
 def open_source(
-    name: str, options: MeterOptions, profile: DeviceProfile, max_dropped_sample_share: float | None = None
+    name: str, options: MeterOptions, profile: DeviceProfile, max_dropped_sample_share: float = MAX_DROPPED_SAMPLE_SHARE
 ) -> EnergySource:
     """An energy source for one meter, started (a power meter's sampler process is running). Readings
-    above the profile's `max_power_w` are implausible; a window losing more than
+    above `options.max_power_w` (the profile's) are implausible; a window losing more than
     `max_dropped_sample_share` of its power samples to that is too."""
     meter = open_meter(name, options)
     if isinstance(meter, CounterMeter):
-        return CounterEnergy(meter, max_power_w=profile.max_power_w)
+        return CounterEnergy(meter, max_power_w=options.max_power_w)
+    source: LogEnergy | SampledEnergy
     if isinstance(meter, ExternalPowerLog):
-        log = LogEnergy(meter)
-        log.max_power_w = profile.max_power_w
-        if max_dropped_sample_share is not None:
-            log.max_dropped_sample_share = max_dropped_sample_share
-        return log
-    if isinstance(meter, PowerMeter):
-        spec, source, scope, interval = meter.spec(), meter.source, meter.scope, meter.update_interval_s
+        source = LogEnergy(meter)
+    elif isinstance(meter, PowerMeter):
+        spec, what, scope, interval = meter.spec(), meter.source, meter.scope, meter.update_interval_s
         meter.close()  # the sampler process opens its own
         meminfo = str(PROC_MEMINFO) if profile.memory.track_meminfo else None
         sampler = SamplerProcess(spec, options.sample_rate_hz, meminfo_path=meminfo)
-        sampled = SampledEnergy(sampler, meter.name, source, scope, interval)
-        sampled.max_power_w = profile.max_power_w
-        if max_dropped_sample_share is not None:
-            sampled.max_dropped_sample_share = max_dropped_sample_share
-        sampled.start()
-        return sampled
-    raise MeterUnavailable(f"meter {name!r} is neither a counter nor a power meter")
+        source = SampledEnergy(sampler, meter.name, what, scope, interval)
+    else:
+        raise MeterUnavailable(f"meter {name!r} is neither a counter nor a power meter")
+    source.max_power_w = options.max_power_w
+    source.max_dropped_sample_share = max_dropped_sample_share
+    if isinstance(source, SampledEnergy):
+        source.start()
+    return source
 
 
 def resolve_energy(settings: ProfilerSettings, profile: DeviceProfile) -> EnergySource:
@@ -119,7 +121,7 @@ def resolve_energy(settings: ProfilerSettings, profile: DeviceProfile) -> Energy
             attempts.append({"meter": choice, "status": "unavailable", "reason": reason})
             continue
         source = parts[0] if len(parts) == 1 else CombinedEnergy(parts)
-        source.max_power_w = profile.max_power_w
+        source.max_power_w = profile.max_power_w  # a CombinedEnergy's too (each part has it already)
         attempts.append({"meter": choice, "status": "used"})
         source.attempts = attempts
         return source
@@ -171,18 +173,13 @@ class Measurement:
     def profile(self) -> DeviceProfile:
         return self.selection.profile
 
-    @property
-    def torch_threads(self) -> int | None:
-        """The profile's default torch thread count (None: leave torch's default)."""
-        return self.profile.torch.threads
-
     def apply_torch_threads(self, requested: int | None = None) -> int | None:
         """Set torch's intra-op threads: `requested` (the experiment's ``device.torch_threads``), else the
         profile's ``torch.threads``, else torch's default; recorded for run.json. Returns the count set."""
         if requested:
             source = "device.torch_threads in the experiment file"
         else:
-            requested, source = self.torch_threads, f"device profile {self.profile.name} torch.threads"
+            requested, source = self.profile.torch.threads, f"device profile {self.profile.name} torch.threads"
         self.torch_threads_record = threads.apply_torch_threads(requested, source)
         return requested
 
@@ -195,13 +192,13 @@ class Measurement:
         """
         self.omp_record = threads.apply_omp_wait_policy(self.settings.omp_wait_policy)
         if self.host_sample_s is not None:
-            threshold = self.settings.contention_threshold_cores
-            self.host_load = {"start": host_load(self.host_sample_s, threshold_cores=threshold)}
+            self.host_load = {"start": self._sample_host_load(self.host_sample_s)}
             if self.host_load["start"].get("busy"):
                 load = describe_load(self.host_load["start"])
                 message(
                     f"warning: the machine is busy ({load}); windows in which other processes use more than "
-                    f"{threshold:g} cores are flagged 'contended' (times not comparable with a quiet machine's)"
+                    f"{self.settings.contention_threshold_cores:g} cores are flagged 'contended' (times not "
+                    "comparable with a quiet machine's)"
                 )
         self.profiler.start()
         energy = self.profiler.energy
@@ -225,8 +222,10 @@ class Measurement:
         (``host_load["end"]``)."""
         self.profiler.close()
         if self.host_sample_s is not None and "start" in self.host_load and "end" not in self.host_load:
-            threshold = self.settings.contention_threshold_cores
-            self.host_load["end"] = host_load(self.host_sample_s, threshold_cores=threshold)
+            self.host_load["end"] = self._sample_host_load(self.host_sample_s)
+
+    def _sample_host_load(self, seconds: float) -> dict[str, Any]:
+        return host_load(seconds, threshold_cores=self.settings.contention_threshold_cores)
 
     def comm_estimate(self, bytes_down: int, bytes_up: int) -> tuple[float, float | None]:
         """Estimated (seconds, joules) of moving the payloads over the profile's link (see comm.py)."""

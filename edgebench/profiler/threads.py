@@ -96,13 +96,8 @@ def apply_torch_threads(requested: int | None, source: str) -> dict[str, Any]:
 
     if requested:
         torch.set_num_threads(requested)
-    return {
-        "requested": requested,
-        "source": source if requested else "torch default (no device.torch_threads, no profile torch.threads)",
-        "intra_op": torch.get_num_threads(),
-        "inter_op": torch.get_num_interop_threads(),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-    }
+        return _torch_record(torch, requested, source)
+    return _torch_record(torch, requested, "torch default (no device.torch_threads, no profile torch.threads)")
 
 
 def current_torch_threads() -> dict[str, Any] | None:
@@ -110,9 +105,13 @@ def current_torch_threads() -> dict[str, Any] | None:
     torch = sys.modules.get("torch")
     if torch is None:
         return None
+    return _torch_record(torch, None, "not set by edgebench's measurement (the caller's choice)")
+
+
+def _torch_record(torch: Any, requested: int | None, source: str) -> dict[str, Any]:
     return {
-        "requested": None,
-        "source": "not set by edgebench's measurement (the caller's choice)",
+        "requested": requested,
+        "source": source,
         "intra_op": torch.get_num_threads(),
         "inter_op": torch.get_num_interop_threads(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),

@@ -14,8 +14,17 @@ from edgebench.report import tables
 from edgebench.report.load import RunData
 from edgebench.report.plots import FigureFile, PlotResult
 from edgebench.report.style import MB
-from edgebench.report.summary import Analysis, Comparison, Group, Series
-from edgebench.report.verdicts import did_not_learn
+from edgebench.report.summary import Analysis, Comparison, Group
+from edgebench.report.verdicts import (
+    ALPHA,
+    BYTES_TIE,
+    CHANCE_MARGIN,
+    MIN_CLEAN_WINDOWS,
+    MIN_EFFECT,
+    TARGET_SHARE,
+    TIE_BAND,
+    did_not_learn,
+)
 
 
 @dataclass
@@ -57,6 +66,11 @@ class Document:
     sections: list[Section]
 
 
+# The thresholds of edgebench.report.verdicts as the rules state them.
+CHANCE_PTS = f"{CHANCE_MARGIN * 100:g} points"
+MIN_EFFECT_PT = f"{MIN_EFFECT * 100:g} point"
+TIE_FACTOR = f"{1 + TIE_BAND:g}"
+
 VERDICT_MARK = {
     "better": "✔ better",
     "worse": "✘ worse",
@@ -72,7 +86,9 @@ def build_document(analysis: Analysis, plots: PlotResult, csv_names: list[str]) 
     if analysis.target_accuracy is not None:
         target = f"target accuracy {analysis.target_accuracy * 100:g} % (given)"
     else:
-        target = "target accuracy 95 % of the best method's last-30 % accuracy (per device, see Notes)"
+        target = (
+            f"target accuracy {TARGET_SHARE * 100:g} % of the best method's last-30 % accuracy (per device, see Notes)"
+        )
     subtitle = (
         f"Generated {now} by edgebench {edgebench.__version__} from {len(analysis.runs)} run director"
         f"{'y' if len(analysis.runs) == 1 else 'ies'}; the candidate is compared with every other method; "
@@ -94,26 +110,23 @@ def build_document(analysis: Analysis, plots: PlotResult, csv_names: list[str]) 
 
 # -- headline -------------------------------------------------------------------------------------
 
+# (measure, its name in the one-line sentence, its row in the headline table)
 HEADLINE_ROWS = (
-    ("bytes", "bytes transmitted, total (ratio)"),
-    ("train time", "train time per client window (ratio of medians)"),
-    ("client window time", "client window time (ratio of medians)"),
-    ("end-to-end round time (window + estimated link)", "end-to-end round time: window + ESTIMATED link (ratio)"),
-    ("energy per client window", "energy per client window (ratio of medians)"),
-    ("accuracy", "accuracy, last 30 % of rounds (difference)"),
+    ("bytes", "bytes", "bytes transmitted, total (ratio)"),
+    ("train time", "train time", "train time per client window (ratio of medians)"),
+    ("client window time", "client window time", "client window time (ratio of medians)"),
+    (
+        "end-to-end round time (window + estimated link)",
+        "end-to-end round time",
+        "end-to-end round time: window + ESTIMATED link (ratio)",
+    ),
+    ("energy per client window", "energy", "energy per client window (ratio of medians)"),
+    ("accuracy", "accuracy", "accuracy, last 30 % of rounds (difference)"),
 )
-SHORT = {
-    "bytes": "bytes",
-    "train time": "train time",
-    "client window time": "client window time",
-    "end-to-end round time (window + estimated link)": "end-to-end round time",
-    "energy per client window": "energy",
-    "accuracy": "accuracy",
-}
 
 
 def baseline_name(c: Comparison) -> str:
-    """e.g. `lora-r12 (lora at r0 = 12 (same start))`, or `ffa_lora (other baseline)`."""
+    """e.g. `lora-r12 (same start, r = r0 = 12)`, or `ffa_lora (other baseline)`."""
     return f"{c.baseline.display} ({c.role})"
 
 
@@ -123,9 +136,7 @@ def _cell(c: Comparison, key: str) -> str:
         return VERDICT_MARK[v.verdict] if v.verdict == "n/a" else f"{v.value_text()} {VERDICT_MARK[v.verdict]}"
     if key == "accuracy":
         a = c.accuracy
-        if a.verdict in VERDICT_MARK:
-            return f"{a.value_text()} {VERDICT_MARK[a.verdict]}"
-        return a.reason + ("" if math.isnan(a.delta_pts) else f" ({a.value_text()})")
+        return f"{a.value_text()} {VERDICT_MARK[a.verdict]}" if a.verdict in VERDICT_MARK else a.text()
     v = c.measure(key)
     if v is None or v.verdict == "n/a":
         return VERDICT_MARK["n/a"]
@@ -138,8 +149,8 @@ def _cell(c: Comparison, key: str) -> str:
 def comparison_sentence(c: Comparison) -> str:
     """One line per comparison: what is better, worse, tied, and what has no verdict and why."""
     buckets: dict[str, list[str]] = {"better": [], "worse": [], "tie": [], "none": []}
-    for key, verdict in c.verdicts():
-        name = SHORT.get(key, key)
+    for key, name, _ in HEADLINE_ROWS:
+        verdict = c.verdict(key)
         if verdict in ("better", "worse", "tie"):
             buckets[verdict].append(name)
         elif key == "accuracy":
@@ -181,7 +192,7 @@ def _headline(a: Analysis) -> Section:
         )
         sec.blocks.append(Bullets([comparison_sentence(c) for c in comps]))
         rows = []
-        for key, label in HEADLINE_ROWS:
+        for key, _, label in HEADLINE_ROWS:
             row = {"measure (candidate / other; lower is better except accuracy)": label}
             for c in comps:
                 row[f"vs {baseline_name(c)}"] = _cell(c, key)
@@ -194,20 +205,20 @@ def _headline(a: Analysis) -> Section:
 def _headline_notes(a: Analysis, g: Group, comps: list[Comparison]) -> list[str]:
     cand = comps[0].candidate
     members = [cand, *[c.baseline for c in comps]]
+    last30 = {s.display: s.mean("last30_accuracy") for s in members}
     acc = ", ".join(
-        f"{s.display} {tables.fmt(_mean_last30(s) * 100)} %" if not math.isnan(_mean_last30(s)) else f"{s.display} n/a"
-        for s in members
+        f"{name} {tables.fmt(v * 100)} %" if not math.isnan(v) else f"{name} n/a" for name, v in last30.items()
     )
     chance = f"{g.chance * 100:.1f} % ({g.chance_source})" if g.chance is not None else "unknown"
     notes = [
         f"Accuracy = mean test accuracy over the last 30 % of rounds: {acc}. Majority-class rate {chance}.",
         "Accuracy verdict only with two or more seeds, when the mean paired difference exceeds both "
-        "t(0.975, n-1) x its standard error and 1 point; one seed gives no accuracy verdict; a method within "
-        "2 points of the majority-class rate did not learn and is in no accuracy verdict.",
+        f"t(0.975, n-1) x its standard error and {MIN_EFFECT_PT}; one seed gives no accuracy verdict; a method "
+        f"within {CHANCE_PTS} of the majority-class rate did not learn and is in no accuracy verdict.",
     ]
-    idle = [s.display for s in members if did_not_learn(_mean_last30(s), g.chance)]
+    idle = [name for name, v in last30.items() if did_not_learn(v, g.chance)]
     if idle:
-        notes.append(f"Did not learn (within 2 points of the majority-class rate): {', '.join(idle)}.")
+        notes.append(f"Did not learn (within {CHANCE_PTS} of the majority-class rate): {', '.join(idle)}.")
     cand_w = comps[0].measure("client window time")
     excluded = [f"{cand.display}: {cand_w.candidate_windows.text()}"] if cand_w else []
     for c in comps:
@@ -216,8 +227,9 @@ def _headline_notes(a: Analysis, g: Group, comps: list[Comparison]) -> list[str]
             excluded.append(f"{c.baseline.display}: {w.baseline_windows.text()}")
     notes.append(
         "Time and energy: medians over client windows not flagged contended or implausible; a tie within a "
-        "factor 1.1, beyond it better / worse only when a Mann-Whitney test on the windows gives p < 0.05; "
-        "fewer than 3 clean windows (or under half) on a side = contaminated: no verdict. "
+        f"factor {TIE_FACTOR}, beyond it better / worse only when a Mann-Whitney test on the windows gives "
+        f"p < {ALPHA:g}; fewer than {MIN_CLEAN_WINDOWS} clean windows (or under half) on a side = contaminated: "
+        "no verdict. "
         "Windows used: " + "; ".join(excluded) + "."
     )
     notes.append(
@@ -235,11 +247,6 @@ def _headline_notes(a: Analysis, g: Group, comps: list[Comparison]) -> list[str]
     return notes
 
 
-def _mean_last30(s: Series) -> float:
-    vals = [r.metrics["last30_accuracy"] for r in s.runs if not math.isnan(r.metrics["last30_accuracy"])]
-    return sum(vals) / len(vals) if vals else float("nan")
-
-
 # -- verdicts in detail ---------------------------------------------------------------------------
 
 
@@ -249,16 +256,17 @@ def _verdicts(a: Analysis) -> Section:
         Bullets(
             [
                 "Accuracy: mean over the last 30 % of rounds per seed; methods paired by seed. n >= 2 seeds: "
-                "better / worse when |mean paired difference| > max(t(0.975, n-1) x SE, 1 point), else no clear "
-                "difference; one seed: no accuracy verdict; a method at most 2 points above the majority-class "
-                "rate did not learn and is in no accuracy verdict.",
+                f"better / worse when |mean paired difference| > max(t(0.975, n-1) x SE, {MIN_EFFECT_PT}), else "
+                f"no clear difference; one seed: no accuracy verdict; a method at most {CHANCE_PTS} above the "
+                "majority-class rate did not learn and is in no accuracy verdict.",
                 "Time and energy: medians over client windows (every round and seed), phase by phase; windows "
                 "flagged contended or implausible (clients.csv window_flags, on the window or that phase) are "
-                "left out and counted; fewer than 3 clean windows or under half of a side's windows: "
-                "contaminated: no verdict. Ratio of medians candidate / other: a tie between 1/1.1 and 1.1; "
-                "beyond, better (below) or worse (above) when a two-sided Mann-Whitney U test on the clean "
-                "windows gives p < 0.05, else no clear difference.",
-                "Bytes: exact totals (down + up); better / worse when the ratio differs from 1 by more than 0.5 %.",
+                f"left out and counted; fewer than {MIN_CLEAN_WINDOWS} clean windows or under half of a side's "
+                "windows: contaminated: no verdict. Ratio of medians candidate / other: a tie between "
+                f"1/{TIE_FACTOR} and {TIE_FACTOR}; beyond, better (below) or worse (above) when a two-sided "
+                f"Mann-Whitney U test on the clean windows gives p < {ALPHA:g}, else no clear difference.",
+                "Bytes: exact totals (down + up); better / worse when the ratio differs from 1 by more than "
+                f"{BYTES_TIE * 100:g} %.",
             ]
         )
     )
@@ -522,16 +530,13 @@ def _provenance(a: Analysis) -> Section:
     )
     rows = []
     for s in a.series:
-        energy = dict.fromkeys(p for r in s.runs for p in r.metrics["energy_provenance"])
-        missing = dict.fromkeys(p for r in s.runs for p in r.metrics["energy_missing_provenance"])
-        memory = dict.fromkeys(p for r in s.runs for p in r.metrics["memory_provenance"])
         rows.append(
             {
                 "series": s.display,
-                "energy figures from": " | ".join(energy) or "none measured",
+                "energy figures from": " | ".join(s.provenance("energy_provenance")) or "none measured",
                 "estimated": "YES" if s.energy_estimated else "no",
-                "energy not measured because": " | ".join(missing) or "-",
-                "memory": " | ".join(memory) or "n/a",
+                "energy not measured because": " | ".join(s.provenance("energy_missing_provenance")) or "-",
+                "memory": " | ".join(s.provenance("memory_provenance")) or "n/a",
             }
         )
     if rows:

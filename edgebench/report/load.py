@@ -142,8 +142,8 @@ class RunData(RunFiles):
             return None
 
     def majority_class(self) -> tuple[float | None, str]:
-        """(majority-class rate, where it came from): test label counts in run.json `data`, else the train
-        label counts of partition.csv, else 1 / number of labels; (None, why) when none is recorded."""
+        """(majority-class rate, where it came from): test label counts in run.json `data`, else its train
+        label counts, else those of partition.csv, else 1 / number of labels; (None, why) when none is recorded."""
         data = self.meta.get("data") or {}
         for key, where in (("test_label_counts", "test split"), ("train_label_counts", "train split")):
             counts = data.get(key)

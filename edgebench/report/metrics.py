@@ -64,6 +64,11 @@ def exclusion_flags(text: object, phase: str | None = None) -> list[str]:
     return [f for f in EXCLUDING_FLAGS if f in found]
 
 
+def window_exclusions(rows: pd.DataFrame, phase: str | None = None) -> pd.Series:
+    """Per client row, the excluding flags that apply to `phase` (see :func:`exclusion_flags`)."""
+    return rows["window_flags"].map(lambda text: exclusion_flags(text, phase))
+
+
 def accepted(clients: pd.DataFrame) -> pd.DataFrame:
     """Client rows whose reply was used (status `accepted`, or no status recorded)."""
     status = clients["status"].fillna("").astype(str) if "status" in clients else pd.Series("", index=clients.index)
@@ -156,23 +161,15 @@ def _max(values: pd.Series) -> float:
     return float(values.max()) if values.notna().any() else float("nan")
 
 
-def method_metrics(
-    clients: pd.DataFrame, rounds: pd.DataFrame, ranks: pd.DataFrame, target_accuracy: float | None
-) -> dict[str, Any]:
-    """The summary numbers of one method in one run (NaN where not measured)."""
+def method_metrics(clients: pd.DataFrame, rounds: pd.DataFrame, ranks: pd.DataFrame) -> dict[str, Any]:
+    """The summary numbers of one method in one run (NaN where not measured); the cost to the target accuracy
+    depends on the group (its target) and is added by :func:`to_target`."""
     rows = per_round(clients, rounds, ranks)
     evals = rows.dropna(subset=["eval_accuracy"])
     m: dict[str, Any] = {"rounds_completed": int(rounds["round"].nunique())}
     m["final_accuracy"] = float(evals["eval_accuracy"].iloc[-1]) if len(evals) else np.nan
     m["best_accuracy"] = float(evals["eval_accuracy"].max()) if len(evals) else np.nan
     m["last30_accuracy"] = last_share_accuracy(rounds)
-    m["rounds_to_target"] = np.nan
-    m["bytes_to_target"] = np.nan
-    if target_accuracy is not None and len(evals):
-        hit = evals[evals["eval_accuracy"] >= target_accuracy]
-        if len(hit):
-            m["rounds_to_target"] = float(hit["round"].iloc[0])
-            m["bytes_to_target"] = float(hit["cum_bytes"].iloc[0])
     m["bytes_down_total"] = float(rounds["bytes_down"].sum(min_count=1))
     m["bytes_up_total"] = float(rounds["bytes_up"].sum(min_count=1))
     m["bytes_total"] = m["bytes_down_total"] + m["bytes_up_total"]
@@ -209,15 +206,11 @@ def method_metrics(
         m["modules"] = m["pruned_modules"] = np.nan
         m["ranks_vary"] = False
     m["has_budget"] = bool(rounds["budget"].notna().any())
-    m["comm_time_est_s_per_window"] = _mean(clients["comm_time_est_s"])
-    m["comm_energy_est_j_per_round"] = _mean(rounds["comm_energy_est_j"])
+    m["comm_time_est_s_per_window"] = float(clients["comm_time_est_s"].mean())
+    m["comm_energy_est_j_per_round"] = float(rounds["comm_energy_est_j"].mean())
     m["comm_energy_est_total_j"] = float(rounds["comm_energy_est_j"].sum(min_count=1))
     m["comm_time_est_total_s"] = float(rounds["comm_time_est_s"].sum(min_count=1))
     return m
-
-
-def _mean(values: pd.Series) -> float:
-    return float(values.mean()) if values.notna().any() else float("nan")
 
 
 def to_target(rounds_frame: pd.DataFrame, clients: pd.DataFrame, target: float | None) -> dict[str, Any]:
@@ -262,15 +255,9 @@ def to_target(rounds_frame: pd.DataFrame, clients: pd.DataFrame, target: float |
     return out
 
 
-def clean_mask(rows: pd.DataFrame, phase: str | None = None) -> pd.Series:
-    """True for client windows with no excluding flag (for `phase`, see `exclusion_flags`)."""
-    flags = rows["window_flags"] if "window_flags" in rows else pd.Series("", index=rows.index)
-    return flags.map(lambda t: not exclusion_flags(t, phase)).astype(bool)
-
-
 def _clean_substituted(rows: pd.DataFrame, column: str) -> pd.Series:
     """`column` with flagged windows replaced by the median of the clean ones (all NaN without a clean one)."""
-    clean = clean_mask(rows)
+    clean = window_exclusions(rows).map(len) == 0
     values = rows[column].astype(float)
     good = values[clean].dropna()
     fill = float(good.median()) if len(good) else float("nan")

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from edgebench.report.metrics import accepted, exclusion_flags
+from edgebench.report.metrics import accepted, window_exclusions
 from edgebench.report.style import MB, MIB, PHASE_STYLE, LineStyle, new_figure, save_figure, style_for
 from edgebench.report.summary import Analysis, Series
 
@@ -216,10 +216,8 @@ class Plotter:
 
     def _flagged(self, s: Series) -> pd.DataFrame:
         """Accepted client windows of the series with `round`, `total_s` and their excluding flags."""
-        frames = [accepted(r.clients) for r in s.runs]
-        rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["round", "total_s"])
-        flags = rows["window_flags"] if "window_flags" in rows else pd.Series("", index=rows.index)
-        return rows.assign(_flags=flags.map(lambda t: exclusion_flags(t, None)))
+        rows = accepted(s.clients())
+        return rows.assign(_flags=window_exclusions(rows))
 
     def _flag_markers(self, ax: Axes, xs: object, ys: object, flag: str, size: float = 30) -> None:
         st = FLAG_STYLE[flag]
@@ -333,7 +331,7 @@ class Plotter:
     def _missing_energy(self) -> str:
         texts = []
         for s in self.series:
-            reasons = dict.fromkeys(p for r in s.runs for p in r.metrics["energy_missing_provenance"])
+            reasons = s.provenance("energy_missing_provenance")
             texts.append(
                 f"{s.display}: " + ("; ".join(f'"{p}"' for p in reasons) if reasons else "no provenance given")
             )
@@ -370,7 +368,7 @@ class Plotter:
         return fig
 
     def _memory_provenance(self) -> str:
-        texts = dict.fromkeys(p for s in self.series for r in s.runs for p in r.metrics["memory_provenance"])
+        texts = dict.fromkeys(p for s in self.series for p in s.provenance("memory_provenance"))
         return "; ".join(f'"{t}"' for t in texts) or "no memory provenance given"
 
     # -- ranks -------------------------------------------------------------------------------

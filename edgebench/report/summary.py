@@ -33,6 +33,8 @@ from edgebench.report.metrics import (
     to_target,
 )
 from edgebench.report.verdicts import (
+    CHANCE_MARGIN,
+    NOT_MEASURED,
     TARGET_SHARE,
     AccuracyVerdict,
     BytesVerdict,
@@ -91,7 +93,7 @@ PER_ROUND_VALUES = (
     "budget",
     "pruned_modules",
 )
-# (name in the phrase, metric, lower is better)
+# (name in the phrase, metric, ratio column)
 RATIOS = (
     ("bytes", "bytes_total", "bytes_ratio"),
     ("train time", "client_train_s_per_round", "train_time_ratio"),
@@ -152,6 +154,14 @@ class Series:
         mr = (self.runs or self.excluded)[0]
         return mr.run.params(self.label)
 
+    def mean(self, metric: str) -> float:
+        """Mean of one of `metrics` over the series' runs (unmeasured runs left out; NaN when none measured)."""
+        return _mean_std([r.metrics[metric] for r in self.runs])[0]
+
+    def provenance(self, key: str) -> list[str]:
+        """The distinct texts of one provenance list of `metrics` (e.g. `energy_provenance`) over the runs."""
+        return list(dict.fromkeys(p for r in self.runs for p in r.metrics[key]))
+
     def clients(self) -> pd.DataFrame:
         """Client rows of every run of the series (all seeds), freshly indexed."""
         frames = [r.clients for r in self.runs if not r.clients.empty]
@@ -163,7 +173,7 @@ class Series:
         for r in self.runs:
             key = r.run.seed if r.run.seed is not None else str(r.run.path)
             values.setdefault(key, []).append(r.metrics["last30_accuracy"])
-        return {k: _nanmean(v) for k, v in values.items()}
+        return {k: _mean_std(v)[0] for k, v in values.items()}
 
     def per_round(self) -> pd.DataFrame:
         """Per-round values averaged over seeds: `<value>` (mean), `<value>_std`, `n` and `energy_estimated`."""
@@ -220,12 +230,14 @@ class Comparison:
     def measure(self, quantity: str) -> MedianVerdict | None:
         return next((v for v in (*self.time, *self.energy) if v.quantity == quantity), None)
 
-    def verdicts(self) -> list[tuple[str, str]]:
-        """(measure, verdict) of the headline measures: bytes, times, energy, accuracy."""
-        out = [("bytes", self.bytes.verdict)]
-        out += [(v.quantity, v.verdict) for v in (*self.time, *self.energy) if v.quantity in HEADLINE_MEASURES]
-        out.append(("accuracy", self.accuracy.verdict))
-        return out
+    def verdict(self, quantity: str) -> str:
+        """The verdict on `bytes`, `accuracy` or one time or energy quantity (`n/a` when not compared)."""
+        if quantity == "bytes":
+            return self.bytes.verdict
+        if quantity == "accuracy":
+            return self.accuracy.verdict
+        v = self.measure(quantity)
+        return NOT_MEASURED if v is None else v.verdict
 
 
 @dataclass
@@ -245,9 +257,6 @@ class Analysis:
     def devices(self) -> list[str]:
         return list(dict.fromkeys(s.device for s in self.series))
 
-    def group_of(self, s: Series) -> Group | None:
-        return next((g for g in self.groups if g.key == s.group), None)
-
     @property
     def chance_levels(self) -> list[tuple[float, str]]:
         """Distinct (majority-class rate, source) over the groups."""
@@ -258,7 +267,7 @@ class Analysis:
         return list(levels.values())
 
 
-def collect_series(runs: Sequence[RunData], target_accuracy: float | None) -> list[Series]:
+def collect_series(runs: Sequence[RunData]) -> list[Series]:
     """Split every usable run into method runs and group them into series (first-seen order)."""
     series: dict[tuple[str, str, str, str], Series] = {}
     for run in runs:
@@ -274,7 +283,7 @@ def collect_series(runs: Sequence[RunData], target_accuracy: float | None) -> li
                 clients=clients,
                 rounds=rounds,
                 ranks=ranks,
-                metrics=method_metrics(clients, rounds, ranks, target_accuracy),
+                metrics=method_metrics(clients, rounds, ranks),
                 rounds_frame=per_round(clients, rounds, ranks),
                 partial=not run.method_complete(label),
             )
@@ -337,12 +346,10 @@ def series_row(s: Series) -> dict[str, Any]:
     measured = sum(r.metrics["energy_windows_measured"] for r in s.runs)
     windows = sum(r.metrics["energy_windows"] for r in s.runs)
     row["energy_coverage"] = measured / windows if windows else float("nan")
-    row["energy_provenance"] = " | ".join(dict.fromkeys(p for r in s.runs for p in r.metrics["energy_provenance"]))
+    row["energy_provenance"] = " | ".join(s.provenance("energy_provenance"))
     row["energy_estimated"] = s.energy_estimated
-    row["energy_missing_provenance"] = " | ".join(
-        dict.fromkeys(p for r in s.runs for p in r.metrics["energy_missing_provenance"])
-    )
-    row["memory_provenance"] = " | ".join(dict.fromkeys(p for r in s.runs for p in r.metrics["memory_provenance"]))
+    row["energy_missing_provenance"] = " | ".join(s.provenance("energy_missing_provenance"))
+    row["memory_provenance"] = " | ".join(s.provenance("memory_provenance"))
     row["ranks_vary"] = any(r.metrics["ranks_vary"] for r in s.runs)
     row["has_budget"] = any(r.metrics["has_budget"] for r in s.runs)
     row.update(window_summary(s))
@@ -355,18 +362,18 @@ def window_summary(s: Series) -> dict[str, Any]:
     out: dict[str, Any] = {}
     compute, w = clean_values(clients, clients["total_s"], None)
     link, _ = clean_values(clients, clients["comm_time_est_s"], None)
-    e2e, _ = clean_values(clients, clients["total_s"] + clients["comm_time_est_s"], None)
+    e2e, _ = clean_values(clients, _values(clients, "end_to_end"), None)
     out["windows"] = w.total
     out["windows_clean"] = w.clean
     out["windows_contended"] = w.excluded.get("contended", 0)
     out["windows_implausible"] = w.excluded.get("implausible", 0)
     out["windows_excluded"] = w.excluded_windows
-    out["window_s_median_clean"] = float(compute.median()) if len(compute) else float("nan")
-    out["link_s_median_est"] = float(link.median()) if len(link) else float("nan")
-    out["end_to_end_s_median"] = float(e2e.median()) if len(e2e) else float("nan")
-    other = accepted(clients)["other_cpu_cores"] if "other_cpu_cores" in clients else pd.Series(dtype=float)
-    out["other_cpu_cores_median"] = float(other.median()) if other.notna().any() else float("nan")
-    out["other_cpu_cores_max"] = float(other.max()) if other.notna().any() else float("nan")
+    out["window_s_median_clean"] = float(compute.median())
+    out["link_s_median_est"] = float(link.median())
+    out["end_to_end_s_median"] = float(e2e.median())
+    other = accepted(clients)["other_cpu_cores"]
+    out["other_cpu_cores_median"] = float(other.median())
+    out["other_cpu_cores_max"] = float(other.max())
     return out
 
 
@@ -444,7 +451,7 @@ def build_groups(series: list[Series], target_accuracy: float | None) -> list[Gr
         g = Group(*key, series=members)
         first = members[0].runs[0].run
         g.chance, g.chance_source = first.majority_class()
-        means = {s.display: _nanmean([r.metrics["last30_accuracy"] for r in s.runs]) for s in members}
+        means = {s.display: s.mean("last30_accuracy") for s in members}
         if target_accuracy is not None:
             g.target, g.target_source = target_accuracy, "given (--target-accuracy)"
         else:
@@ -456,8 +463,10 @@ def build_groups(series: list[Series], target_accuracy: float | None) -> list[Gr
                     f"{TARGET_SHARE * 100:g} % of the best last-30 % accuracy ({best}: {learned[best] * 100:.1f} %)"
                 )
             else:
-                g.target_source = "no method learned (all within 2 pts of the majority-class rate): no target"
-        totals = {s.display: _nanmean([r.metrics["bytes_total"] for r in s.runs]) for s in members}
+                g.target_source = (
+                    f"no method learned (all within {CHANCE_MARGIN * 100:g} pts of the majority-class rate): no target"
+                )
+        totals = {s.display: s.mean("bytes_total") for s in members}
         totals = {k: v for k, v in totals.items() if not math.isnan(v)}
         if totals:
             g.budget_series = min(totals, key=lambda k: totals[k])
@@ -470,14 +479,9 @@ def build_groups(series: list[Series], target_accuracy: float | None) -> list[Gr
     return groups
 
 
-def _nanmean(values: list[float]) -> float:
-    arr = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
-    return float(arr.mean()) if arr.size else float("nan")
-
-
 # -- comparisons --------------------------------------------------------------------------------------
 
-# (quantity, unit, phase, column or callable of the client rows)
+# (quantity, unit, phase, column of the client rows; `end_to_end`: see _values)
 TIME_MEASURES = (
     ("download time", "s", "download", "download_s"),
     ("train time", "s", "train", "train_s"),
@@ -491,18 +495,13 @@ ENERGY_MEASURES = (
     ("train energy", "J", "train", "train_energy_j"),
     ("upload energy", "J", "upload", "upload_energy_j"),
 )
-HEADLINE_MEASURES = (
-    "train time",
-    "client window time",
-    "end-to-end round time (window + estimated link)",
-    "energy per client window",
-)
 
 
 def _values(clients: pd.DataFrame, column: str) -> pd.Series:
+    """A clients.csv column, or `end_to_end`: the measured client window plus the estimated link time."""
     if column == "end_to_end":
         return clients["total_s"] + clients["comm_time_est_s"]
-    return clients[column] if column in clients else pd.Series(np.nan, index=clients.index)
+    return clients[column]
 
 
 def baseline_role(candidate: Series, other: Series) -> str:
@@ -535,10 +534,10 @@ def _role_rank(role: str) -> int:
 def compare(group: Group, candidate: Series, other: Series, chosen_by: str) -> Comparison:
     """Every verdict of `candidate` against `other` (see edgebench.report.verdicts for the rules)."""
     cc, oc = candidate.clients(), other.clients()
-    cb = _nanmean([r.metrics["bytes_total"] for r in candidate.runs])
-    ob = _nanmean([r.metrics["bytes_total"] for r in other.runs])
-    time = [median_verdict(q, u, (cc, _values(cc, col)), (oc, _values(oc, col)), ph) for q, u, ph, col in TIME_MEASURES]
-    time[-1].estimated = True  # its link part is estimated
+    time = [
+        median_verdict(q, u, (cc, _values(cc, col)), (oc, _values(oc, col)), ph, estimated=col == "end_to_end")
+        for q, u, ph, col in TIME_MEASURES
+    ]
     energy = []
     estimated = any(is_estimated(p) for p in (*cc["energy_provenance"], *oc["energy_provenance"]))
     for q, u, ph, col in ENERGY_MEASURES:
@@ -549,7 +548,8 @@ def compare(group: Group, candidate: Series, other: Series, chosen_by: str) -> C
         candidate.accuracy_by_seed(), other.accuracy_by_seed(), group.chance, (candidate.display, other.display)
     )
     role = baseline_role(candidate, other)
-    return Comparison(group, candidate, other, role, chosen_by, bytes_verdict(cb, ob), time, energy, accuracy)
+    bytes_ = bytes_verdict(candidate.mean("bytes_total"), other.mean("bytes_total"))
+    return Comparison(group, candidate, other, role, chosen_by, bytes_, time, energy, accuracy)
 
 
 def comparisons(groups: list[Group], baseline: str) -> list[Comparison]:
@@ -565,16 +565,15 @@ def comparisons(groups: list[Group], baseline: str) -> list[Comparison]:
             others = [s for s in g.series if s not in named] or g.series[1:]
             if not others:
                 continue
-            best = max(others, key=lambda s: _nan_low(_nanmean([r.metrics["last30_accuracy"] for r in s.runs])))
+            best = max(others, key=lambda s: _nan_low(s.mean("last30_accuracy")))
             candidates = [best]
             chosen_by = (
                 f"best last-30 % accuracy among methods other than the baseline '{baseline}' "
                 f"(no {' or '.join(candidate_methods)} run)"
             )
         for cand in candidates:
-            rest = [s for s in g.series if s is not cand and s not in candidates]
-            rest.sort(key=lambda s: _role_rank(baseline_role(cand, s)))
-            out += [compare(g, cand, other, chosen_by) for other in rest]
+            rest = [compare(g, cand, s, chosen_by) for s in g.series if s is not cand and s not in candidates]
+            out += sorted(rest, key=lambda c: _role_rank(c.role))
     return out
 
 
@@ -587,22 +586,19 @@ def analyse(runs: Sequence[RunData], baseline: str | None, target_accuracy: floa
 
     `baseline` None: see `_baseline_method`.
     """
-    series = collect_series(runs, target_accuracy)
+    series = collect_series(runs)
     if baseline is None:
         baseline = _baseline_method(series)
     groups = build_groups(series, target_accuracy)
     notes: list[tuple[str, str]] = []
     table = pd.DataFrame([series_row(s) for s in series])
     if series:
-        for col, getter in (
-            ("chance", lambda g: g.chance),
-            ("target", lambda g: g.target),
-            ("budget_bytes", lambda g: g.budget_bytes),
-        ):
-            table[col] = [_or_nan(getter(next(g for g in groups if g.key == s.group))) for s in series]
+        group_of = [next(g for g in groups if g.key == s.group) for s in series]
+        table["chance"] = [_or_nan(g.chance) for g in group_of]
+        table["target"] = [_or_nan(g.target) for g in group_of]
+        table["budget_bytes"] = [_or_nan(g.budget_bytes) for g in group_of]
         table["did_not_learn"] = [
-            did_not_learn(row["last30_accuracy"], next(g for g in groups if g.key == s.group).chance)
-            for s, row in zip(series, table.to_dict("records"), strict=True)
+            did_not_learn(last30, g.chance) for last30, g in zip(table["last30_accuracy"], group_of, strict=True)
         ]
         table = add_ratios(table, series, baseline)
     if series and not any(s.label == baseline or s.registry == baseline for s in series):

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from edgebench.report.style import MB, MIB
+from edgebench.report.verdicts import CHANCE_MARGIN
 
 NA = "n/a"
 MAX_DECIMALS = 6
@@ -78,14 +79,6 @@ def fmt(value: Any, std: Any = float("nan"), scale: float = 1.0, digits: int = 3
     return text if math.isnan(s) else f"{text} ± {format_number(abs(s), decimals)}"
 
 
-def format_bytes(n: Any) -> str:
-    """A byte count for prose: `1.23 MB (1,234,567 bytes)`; `n/a` when unknown."""
-    v = _num(n)
-    if math.isnan(v):
-        return NA
-    return f"{fmt(v / MB)} MB ({round(v):,} bytes)"
-
-
 def _col(rows: list[dict[str, Any]], metric: str, scale: float = 1.0, kind: str = "num", std: bool = True) -> list[str]:
     values = [_num(r.get(metric)) * scale for r in rows]
     stds = [_num(r.get(f"{metric}_std")) * scale for r in rows] if std else None
@@ -101,21 +94,23 @@ def _ident(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
     }
 
 
-def _frame(columns: dict[str, list[str]]) -> pd.DataFrame:
-    return pd.DataFrame(columns)
+def _estimated_col(rows: list[dict[str, Any]], metric: str) -> list[str]:
+    """An energy column: `*` after every measured cell of a series whose energy is estimated."""
+    cells = _col(rows, metric)
+    return [c + ("*" if c != NA and r["energy_estimated"] else "") for c, r in zip(cells, rows, strict=True)]
 
 
 def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = summary.to_dict("records")
     learned = ["did not learn" if r.get("did_not_learn") else "yes" for r in rows]
-    return _frame(
+    return pd.DataFrame(
         {
             **_ident(rows),
             "rounds": _col(rows, "rounds_completed", kind="count"),
             "final acc (%)": _col(rows, "final_accuracy", 100, "pct"),
             "best acc (%)": _col(rows, "best_accuracy", 100, "pct"),
             "last 30 % acc (%)": _col(rows, "last30_accuracy", 100, "pct"),
-            "learned (> chance + 2 pts)": learned,
+            f"learned (> chance + {CHANCE_MARGIN * 100:g} pts)": learned,
             "down (MB)": _col(rows, "bytes_down_total", 1 / MB),
             "up (MB)": _col(rows, "bytes_up_total", 1 / MB),
         }
@@ -136,11 +131,9 @@ def target_table(summary: pd.DataFrame) -> pd.DataFrame:
             rounds[i] = "never"
         else:
             reached.append("yes" if got == total else f"{got}/{total} runs")
-    energy = _col(rows, "energy_to_target_j")
-    energy = [e + ("*" if e not in (NA,) and r["energy_estimated"] else "") for e, r in zip(energy, rows, strict=True)]
     budget = [_num(r.get("budget_bytes")) for r in rows]
     budget_mb = format_column([b / MB for b in budget])
-    return _frame(
+    return pd.DataFrame(
         {
             "series": [str(r["series"]) for r in rows],
             "device": [str(r["device"]) for r in rows],
@@ -149,7 +142,7 @@ def target_table(summary: pd.DataFrame) -> pd.DataFrame:
             "rounds to target": rounds,
             "MB to target": _col(rows, "bytes_to_target", 1 / MB),
             "device time to target (s; compute + est. link)": _col(rows, "time_to_target_s"),
-            "energy to target (J)": energy,
+            "energy to target (J)": _estimated_col(rows, "energy_to_target_j"),
             "radio energy to target (J, estimated)": _col(rows, "radio_energy_to_target_j"),
             "byte budget (MB)": budget_mb,
             "acc within budget (%)": _col(rows, "accuracy_at_budget", 100, "pct"),
@@ -174,7 +167,7 @@ def _pair(first: list[str], second: list[str]) -> list[str]:
 
 def time_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = summary.to_dict("records")
-    return _frame(
+    return pd.DataFrame(
         {
             **_ident(rows),
             "download (s)": _col(rows, "client_download_s_per_round"),
@@ -199,7 +192,7 @@ def comm_table(summary: pd.DataFrame) -> pd.DataFrame:
     for r in rows:
         link, e2e = _num(r.get("link_s_median_est")), _num(r.get("end_to_end_s_median"))
         share.append(link / e2e * 100 if e2e > 0 else float("nan"))
-    return _frame(
+    return pd.DataFrame(
         {
             "series": [str(r["series"]) for r in rows],
             "device": [str(r["device"]) for r in rows],
@@ -215,19 +208,14 @@ def comm_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def energy_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = summary.to_dict("records")
-
-    def e(metric: str) -> list[str]:
-        cells = _col(rows, metric)
-        return [c + ("*" if c != NA and r["energy_estimated"] else "") for c, r in zip(cells, rows, strict=True)]
-
     coverage = [_num(r["energy_coverage"]) * 100 for r in rows]
-    return _frame(
+    return pd.DataFrame(
         {
             **_ident(rows),
-            "total (J)": e("energy_total_j"),
-            "per round (J)": e("energy_per_round_j"),
-            "net total (J)": e("energy_net_total_j"),
-            "net per round (J)": e("energy_net_per_round_j"),
+            "total (J)": _estimated_col(rows, "energy_total_j"),
+            "per round (J)": _estimated_col(rows, "energy_per_round_j"),
+            "net total (J)": _estimated_col(rows, "energy_net_total_j"),
+            "net per round (J)": _estimated_col(rows, "energy_net_per_round_j"),
             "windows measured (%)": format_column(coverage, kind="count"),
             "provenance": [str(r["energy_provenance"] or r["energy_missing_provenance"] or NA) for r in rows],
         }
@@ -236,7 +224,7 @@ def energy_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def memory_rank_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = summary.to_dict("records")
-    return _frame(
+    return pd.DataFrame(
         {
             **_ident(rows),
             "peak RSS, client process (MiB)": _col(rows, "peak_rss_bytes", 1 / MIB),
@@ -245,18 +233,6 @@ def memory_rank_table(summary: pd.DataFrame) -> pd.DataFrame:
             "active modules": _col(rows, "final_active_modules", kind="count"),
             "pruned modules": _col(rows, "pruned_modules", kind="count"),
             "modules": _col(rows, "modules", kind="count"),
-        }
-    )
-
-
-def baseline_table(summary: pd.DataFrame) -> pd.DataFrame:
-    rows = summary.to_dict("records")
-    return _frame(
-        {
-            "series": [str(r["series"]) for r in rows],
-            "device": [str(r["device"]) for r in rows],
-            "baseline": [str(r["baseline_series"] or NA) for r in rows],
-            "vs baseline": [str(r["vs_baseline"]) for r in rows],
         }
     )
 

@@ -8,7 +8,7 @@ Every rule and threshold is here (and in docs/report.md, "Verdict rules"):
   one shared seed the report says "one seed: no accuracy verdict" and shows the difference; with n >= 2
   it takes the paired differences d_i (candidate - baseline, points), their mean, sample std and standard
   error SE = std / sqrt(n), and says better / worse only when |mean| > t(0.975, n - 1) x SE (a paired
-  t-test at the 5 % level, two-sided) **and** |mean| >= 1 point; otherwise "no clear difference".
+  t-test at the 5 % level, two-sided) **and** |mean| > 1 point; otherwise "no clear difference".
 * **Time and energy** compare medians over client windows (one window per client per round, all seeds
   together), phase by phase (download, train, upload, the whole client window, and the end-to-end round
   time = client window + estimated link time). A window flagged `contended` or `implausible` (on the
@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from edgebench.report.metrics import EXCLUDING_FLAGS, accepted, exclusion_flags
+from edgebench.report.metrics import EXCLUDING_FLAGS, accepted, window_exclusions
 
 CHANCE_MARGIN = 0.02  # fraction: within 2 points of the majority-class rate = did not learn
-MIN_EFFECT = 0.01  # fraction: an accuracy difference under 1 point is never a verdict
+MIN_EFFECT = 0.01  # fraction: an accuracy difference of at most 1 point is never a verdict
 TIE_BAND = 0.10  # medians within a factor 1.1 of each other are a tie
 ALPHA = 0.05  # significance level of the Mann-Whitney test on window times and energies
 BYTES_TIE = 0.005
@@ -67,7 +67,8 @@ NOT_MEASURED = "n/a"
 
 
 def t_critical(df: int) -> float:
-    """t(0.975, df), rounded up to the next tabulated smaller df (conservative)."""
+    """t(0.975, df), rounded up to the next tabulated smaller df (conservative); beyond df 60 the normal
+    quantile 1.96 (slightly below t there; an accuracy verdict would need over 61 seeds)."""
     if df < 1:
         return math.inf
     known = [d for d in T_975 if d <= df]
@@ -186,8 +187,7 @@ def clean_values(clients: pd.DataFrame, values: pd.Series, phase: str | None) ->
     """`values` (indexed like `clients`) of the accepted windows without an excluding flag, and the counts."""
     rows = accepted(clients)
     vals = values.reindex(rows.index).astype(float)
-    flags = rows["window_flags"] if "window_flags" in rows else pd.Series("", index=rows.index)
-    found = flags.map(lambda t: exclusion_flags(t, phase))
+    found = window_exclusions(rows, phase)
     w = Windows(total=len(rows))
     bad = found.map(bool)
     for flag in EXCLUDING_FLAGS:
@@ -215,10 +215,6 @@ class MedianVerdict:
     baseline_windows: Windows
     estimated: bool = False
     p_value: float = float("nan")
-
-    @property
-    def decided(self) -> bool:
-        return self.verdict in (BETTER, WORSE)
 
     def value_text(self) -> str:
         if self.verdict in (CONTAMINATED, NOT_MEASURED) or math.isnan(self.ratio):
@@ -314,9 +310,6 @@ class BytesVerdict:
 
     def value_text(self) -> str:
         return NOT_MEASURED if math.isnan(self.ratio) else f"{self.ratio:.2f}x"
-
-    def text(self) -> str:
-        return f"{self.value_text()}: {self.verdict}" if self.verdict != NOT_MEASURED else "n/a (not measured)"
 
 
 def bytes_verdict(candidate: float, baseline: float) -> BytesVerdict:

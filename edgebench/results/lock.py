@@ -82,10 +82,6 @@ class RunDirLock:
             os.close(self._fd)  # closing the only descriptor of this open file drops the flock
             self._fd = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def __enter__(self) -> RunDirLock:
         return self
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import io
 import json
 import os
 import tempfile
@@ -97,27 +98,25 @@ class CsvTable:
         """
         return scan_table(self.path, CONTRACT_KINDS).dicts()
 
-    def keep_only(self, keep: Callable[[Mapping[str, str]], bool], torn: list[str] | None = None) -> int:
-        """Atomically drop rows for which `keep(row)` is false; returns how many were dropped.
+    def keep_only(self, keep: Callable[[Mapping[str, str]], bool]) -> list[str]:
+        """Atomically drop rows for which `keep(row)` is false (the file is not rewritten when nothing goes).
 
         An incomplete tail (a last row without its line end, with the wrong number of fields, or with a
-        cell that does not parse for its column) is dropped too and described into `torn`.
+        cell that does not parse for its column) is dropped too; returns its rows as
+        ``<file> line N (<what is wrong>)``.
         """
         scan = scan_table(self.path, CONTRACT_KINDS)
         rows = scan.dicts()
         kept = [r for r in rows if keep(r)]
-        if torn is not None:
-            torn.extend(b.describe(self.path.name) for b in scan.tail)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.columns)
-            writer.writeheader()
-            writer.writerows(kept)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        return len(rows) - len(kept) + len(scan.tail)
+        torn = [b.describe(self.path.name) for b in scan.tail]
+        if len(kept) == len(rows) and not torn and scan.header == self.columns:
+            return torn
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.columns)
+        writer.writeheader()
+        writer.writerows(kept)
+        write_bytes_atomic(self.path, text.getvalue().encode())
+        return torn
 
 
 def _cell(value: Any) -> Any:
@@ -198,7 +197,4 @@ class ResultsWriter:
         def keep(row: Mapping[str, str]) -> bool:
             return row["method"] != method or int(row["round"]) <= last_round
 
-        torn: list[str] = []
-        for table in (self.clients, self.rounds, self.ranks):
-            table.keep_only(keep, torn)
-        return torn
+        return [torn for table in (self.clients, self.rounds, self.ranks) for torn in table.keep_only(keep)]

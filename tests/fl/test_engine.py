@@ -16,6 +16,7 @@ from edgebench.fl.run_dir import ResumeError
 from edgebench.fl.sampling import sample_clients
 from edgebench.methods.base import Payload
 from edgebench.results import CLIENT_COLUMNS, RANK_COLUMNS, ROUND_COLUMNS
+from tests.fl.stop_after import StopAfter
 
 ROUNDS, PER_ROUND, MODULES, RANK = 3, 2, 4, 4
 
@@ -99,26 +100,11 @@ def test_partition_file(full_run: Path) -> None:
         assert int(r["num_examples"]) == sum(int(r[k]) for k in ("World", "Sports", "Business", "Sci/Tech"))
 
 
-class _StopAfter(Progress):
-    """Simulates a crash: raises once `label` finishes round `rnd`, after its rows are written."""
-
-    def __init__(self, label: str, rnd: int) -> None:
-        super().__init__(quiet=True)
-        self.label, self.rnd, self.current = label, rnd, ""
-
-    def start_method(self, label: str, *args, **kwargs) -> None:
-        self.current = label
-
-    def round_done(self, rnd: int, *args, **kwargs) -> None:
-        if self.current == self.label and rnd == self.rnd:
-            raise KeyboardInterrupt
-
-
 def test_killed_run_keeps_finished_rounds_and_resume_matches(full_run: Path, write_config, tmp_path: Path) -> None:
     config = load_config(write_config())
     run_dir = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(config, out=run_dir, progress=_StopAfter("ffa_lora", 2))
+        run_experiment(config, out=run_dir, progress=StopAfter("ffa_lora", 2))
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "interrupted"
     assert meta["interruption"]["rounds_done"] == {"lora": 3, "ffa_lora": 2}

@@ -17,6 +17,7 @@ from edgebench.fl.progress import Progress
 from edgebench.results import CLIENTS_CSV, RANKS_CSV, ROUNDS_CSV
 from edgebench.results.scan import CONTRACT_KINDS, scan_table
 from tests.conftest import TINY_EXPERIMENT, deep_update
+from tests.fl.stop_after import StopAfter
 
 EXPERIMENT = deep_update(
     TINY_EXPERIMENT,
@@ -34,21 +35,6 @@ SAME = {
     ),
     RANKS_CSV: ("method", "round", "module", "rank"),
 }
-
-
-class _CrashAfter(Progress):
-    """Raises once `label` has written the rows of round `rnd` (before its checkpoint)."""
-
-    def __init__(self, label: str, rnd: int) -> None:
-        super().__init__(quiet=True)
-        self.label, self.rnd, self.current = label, rnd, ""
-
-    def start_method(self, label: str, *args, **kwargs) -> None:
-        self.current = label
-
-    def round_done(self, rnd: int, *args, **kwargs) -> None:
-        if self.current == self.label and rnd == self.rnd:
-            raise RuntimeError("simulated crash")
 
 
 def _config(folder: Path):
@@ -70,7 +56,9 @@ def runs(tmp_path_factory) -> tuple[Path, Path]:
     config = _config(folder)
     full, _ = run_experiment(config, out=folder / "full", progress=Progress(quiet=True))
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run_experiment(config, out=folder / "crashed", progress=_CrashAfter("fedadalora", 2))
+        run_experiment(
+            config, out=folder / "crashed", progress=StopAfter("fedadalora", 2, RuntimeError("simulated crash"))
+        )
     return full, folder / "crashed"
 
 

@@ -33,23 +33,18 @@ def _params(method: str) -> MethodParams:
 
 @dataclass
 class ReplyCase:
-    """A method's server half initialised for round 1, and one client's genuine round-1 uplink."""
+    """A method's server state at the start of round 1, and one client's genuine round-1 uplink."""
 
     method: str
-    server: MethodServer
+    start: Payload  # the server half's state_dict
     uplink: bytes  # encoded in `wire_dtype`
     wire_dtype: WireDtype
 
     def fresh_server(self) -> MethodServer:
-        """A new server half in the state `server` started from."""
-        spec = get_method(self.method)
-        server = spec.server_cls(_params(self.method), ROUNDS)
-        server.load_state_dict(self._start)
+        """A new server half in the `start` state, on its own copy of it (nothing it does reaches `start`)."""
+        server = get_method(self.method).server_cls(_params(self.method), ROUNDS)
+        server.load_state_dict(copied(self.start))
         return server
-
-    def __post_init__(self) -> None:
-        state = self.server.state_dict()
-        self._start = Payload({k: v.clone() for k, v in state.tensors.items()}, copy.deepcopy(state.meta))
 
 
 def build_case(method: str, wire_dtype: WireDtype = "float32") -> ReplyCase:
@@ -66,13 +61,18 @@ def build_case(method: str, wire_dtype: WireDtype = "float32") -> ReplyCase:
     batch = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": torch.arange(8) % 4}
     down = server.configure_round(1, [0])[0]
     fit = client.fit(model, down, [batch] * LOCAL_STEPS, TrainSettings(lr=5e-2), None)
-    return ReplyCase(method, server, encode(fit.payload, wire_dtype), wire_dtype)
+    return ReplyCase(method, copied(server.state_dict()), encode(fit.payload, wire_dtype), wire_dtype)
+
+
+def copied(state: Payload) -> Payload:
+    """`state` with its tensors cloned and its metadata deep-copied."""
+    return Payload({k: v.clone() for k, v in state.tensors.items()}, copy.deepcopy(state.meta))
 
 
 def server_state(server: MethodServer) -> tuple[dict[str, torch.Tensor], dict]:
     """The server's whole state (tensors cloned), for bit-exact before/after comparisons."""
-    state = server.state_dict()
-    return {k: v.clone() for k, v in state.tensors.items()}, copy.deepcopy(state.meta)
+    state = copied(server.state_dict())
+    return state.tensors, state.meta
 
 
 def same_state(a: tuple[dict[str, torch.Tensor], dict], b: tuple[dict[str, torch.Tensor], dict]) -> bool:

@@ -19,6 +19,7 @@ from edgebench.methods.fedara.config import FedARAParams
 from edgebench.methods.fedara.importance import ImportanceTracker
 from edgebench.methods.fedara.server import FedARAServer
 from edgebench.models import ModelConfig, TinyBertConfig, resolve_model
+from tests.methods.fedara_pruning import prune_first_module
 
 HIDDEN, LAYERS, LABELS, R0 = 32, 2, 4, 6
 MODULES = 2 * LAYERS
@@ -256,17 +257,8 @@ def server_ids_before(ranks_sent: dict[str, int], down: bytes) -> dict[str, list
 def test_pruned_module_is_a_plain_linear_on_the_client() -> None:
     client, server, model, batch = _setup(rounds=5, r_target=1, t_init=1, t_final=1)
     _round(client, server, model, batch, 1)
-    victim = server.modules[0]
-    server.smoothed[victim].zero_()
-    for m in server.modules[1:]:
-        server.smoothed[m] += 1.0
-    server._allocate(2)
-    assert victim in server.pruned_modules()
-    client.apply(model, server.global_payload())
-    layer = model.get_submodule(victim)
+    _, layer = prune_first_module(client, server, model, batch, budget=2)
     assert type(layer) is nn.Linear and not any(p.requires_grad for p in layer.parameters())
-    fit = client.fit(model, server.global_payload(), [batch], TrainSettings(), None)
-    assert not any(k.startswith(victim + ".") for k in fit.payload.tensors)
 
 
 def test_mismatched_replies_are_rejected_and_not_averaged() -> None:

@@ -13,10 +13,11 @@ from transformers.pytorch_utils import Conv1D
 from edgebench.fl.codec import decode, encode, header_bytes
 from edgebench.methods import get_method
 from edgebench.methods.base import ClientReply, TrainSettings
-from edgebench.methods.fedara.adapter import HEAD_NAMES, SVDLinear, adapters_of
+from edgebench.methods.fedara.adapter import SVDLinear, adapters_of
 from edgebench.methods.fedara.config import FedARAParams
 from edgebench.models import ModelConfig, resolve_model
-from edgebench.models.targets import in_out_features
+from edgebench.models.targets import in_head, in_out_features
+from tests.methods.fedara_pruning import prune_first_module
 from tests.models.tiny_archs import arch_params, save_tiny
 
 R0, LABELS = 3, 3
@@ -89,7 +90,7 @@ def test_bytes_equal_the_shape_formula_and_pruning_restores_the_original_layer(n
         assert {type(a.base) for a in adapters.values()} == {Conv1D} and all(o == 3 * i for i, o in shapes.values())
     if name == "phi3":
         assert all(o == i + 2 * 16 for i, o in shapes.values())  # fused q (32) + k, v (one 16-wide head each)
-    head = {k: v for k, v in client.initial_parameters(model).items() if k.split(".")[0] in HEAD_NAMES}
+    head = {k: v for k, v in client.initial_parameters(model).items() if in_head(k)}
     head_floats = sum(v.numel() for v in head.values())
     for rnd in (1, 2):
         ranks = server.module_ranks()
@@ -101,19 +102,10 @@ def test_bytes_equal_the_shape_formula_and_pruning_restores_the_original_layer(n
         assert len(up) - header_bytes(up) == (adapter_floats + head_floats + sum(ranks.values())) * 4
         server.aggregate(rnd, [ClientReply(0, 3, decode(up))])
     # Prune the first module: the client puts the very layer it wrapped back, of its original type.
-    victim = server.modules[0]
-    server.smoothed[victim].zero_()
-    for m in server.modules[1:]:
-        server.smoothed[m] += 1.0
-    server._allocate(1)
-    assert victim in server.pruned_modules()
-    client.apply(model, server.global_payload())
-    restored = model.get_submodule(victim)
+    victim, restored = prune_first_module(client, server, model, batch, budget=1)
     assert restored is originals[victim] and type(restored) in (nn.Linear, Conv1D)
     assert not any(p.requires_grad for p in restored.parameters())
     assert victim not in adapters_of(model)
-    fit = client.fit(model, server.global_payload(), [batch], TrainSettings(), None)
-    assert not any(k.startswith(victim + ".") for k in fit.payload.tensors)
 
 
 def test_distilbert_trains_its_whole_head_as_lora_does(tiny_dirs) -> None:
@@ -125,7 +117,7 @@ def test_distilbert_trains_its_whole_head_as_lora_does(tiny_dirs) -> None:
     lora = get_method("lora")
     peft_model = lora.client_cls(lora.params_model(r=2), seed=0).build(resolved.model)
     state = lora.client_cls(lora.params_model(r=2), seed=0).initial_parameters(peft_model)
-    assert {k for k in state if k.split(".")[0] in HEAD_NAMES} == {
+    assert {k for k in state if in_head(k)} == {
         "pre_classifier.weight",
         "pre_classifier.bias",
         "classifier.weight",

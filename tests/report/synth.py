@@ -99,8 +99,7 @@ def write_run(
     rounds_done = rounds_done or {}
     table = {**METHODS, **(spec or {})}
     flags = flags or {}
-    n_clients = clients
-    clients: list[dict[str, Any]] = []
+    client_rows: list[dict[str, Any]] = []
     rounds: list[dict[str, Any]] = []
     ranks: list[dict[str, Any]] = []
     meta_methods: dict[str, Any] = {}
@@ -119,7 +118,7 @@ def write_run(
             active_rank = sum(rank_now.values())
             active_modules = sum(1 for r in rank_now.values() if r > 0)
             round_clients = []
-            for cid in range(n_clients):
+            for cid in range(clients):
                 k = cid % 2
                 e = spec["energy_j"][k] if energy else None
                 link_s = 2 * spec["bytes"][rnd - 1] / 1e6
@@ -157,13 +156,13 @@ def write_run(
                     "window_flags": flags.get((label, rnd, cid)),
                 }
                 round_clients.append(row)
-            clients += round_clients
+            client_rows += round_clients
             measured = all(c["energy_j"] is not None for c in round_clients)
             rounds.append(
                 {
                     "method": label,
                     "round": rnd,
-                    "clients": n_clients,
+                    "clients": clients,
                     "clients_rejected": 0,
                     "bytes_down": sum(c["bytes_down"] for c in round_clients),
                     "bytes_up": sum(c["bytes_up"] for c in round_clients),
@@ -183,7 +182,7 @@ def write_run(
             )
             ranks += [{"method": label, "round": rnd, "module": m, "rank": r} for m, r in rank_now.items()]
     extra = ["energy_net_j"] if net_energy else []
-    _write_csv(path / "clients.csv", [*CLIENT_COLUMNS, *extra], [] if empty else clients)
+    _write_csv(path / "clients.csv", [*CLIENT_COLUMNS, *extra], [] if empty else client_rows)
     _write_csv(path / "rounds.csv", ROUND_COLUMNS, [] if empty else rounds)
     _write_csv(path / "ranks.csv", RANK_COLUMNS, [] if empty else ranks)
     meta = {
@@ -198,7 +197,7 @@ def write_run(
             "model": {"name": "tiny-bert"},
             "data": {"dataset": "ag_news_sample"},
             "partition": {"scheme": "dirichlet", "alpha": 0.5},
-            "federation": {"num_clients": n_clients, "clients_per_round": n_clients, "rounds": 4, "local_steps": 2},
+            "federation": {"num_clients": clients, "clients_per_round": clients, "rounds": 4, "local_steps": 2},
             "profiler": {"enabled": True},
             "device": {"name": device},
             "output": {"dir": "runs"},

@@ -164,7 +164,7 @@ def test_partly_measured_energy_is_not_zero_filled(tmp_path: Path) -> None:
         writer.writeheader()
         writer.writerows(rows)
     data = load_run(run)
-    m = method_metrics(*data.rows("lora"), target_accuracy=None)
+    m = method_metrics(*data.rows("lora"))
     assert m["energy_total_j"] == pytest.approx(96 - 14)
     assert m["energy_per_round_j"] == pytest.approx(24.0)  # round 1 has no round energy; rounds 2-4 do
     assert (m["energy_windows_measured"], m["energy_windows"]) == (7, 8)

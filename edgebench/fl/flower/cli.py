@@ -235,10 +235,8 @@ def server_command(args: argparse.Namespace) -> int:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else []
         if methods:
             config = config.select_methods(methods)
-        if args.compute:
-            config.override(
-                "compute", {"device": args.compute}, "--compute"
-            )  # validated here, applied by the ServerApp
+        if args.compute:  # validated here, applied by the ServerApp
+            config.override("compute", {"device": args.compute}, "--compute")
     except ConfigError as exc:
         raise FlowerCliError(str(exc)) from None
     run_dir = (args.resume or args.out or default_run_dir(config)).expanduser().resolve()

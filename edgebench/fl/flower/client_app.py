@@ -38,6 +38,7 @@ from torch import nn
 
 import edgebench
 from edgebench.config import ExperimentConfig, MethodEntry, parse_config
+from edgebench.devices.profiles import DeviceProfile
 from edgebench.fl.batches import TokenizedSplit, tokenize
 from edgebench.fl.client_round import run_client_round
 from edgebench.fl.flower.wire import (
@@ -224,15 +225,17 @@ def client_runtime(job: ClientJob, label: str, cid: int) -> ClientRuntime:
     return ClientRuntime(client, model, indices, tokens, {row: pos for pos, row in enumerate(indices)})
 
 
-def node_placement(job: ClientJob) -> PlacementChoice:
-    """Where this node trains: the experiment's compute settings, `compute` from the node config first."""
+def node_placement(job: ClientJob, profile: DeviceProfile | None = None) -> PlacementChoice:
+    """Where this node trains: the experiment's compute settings, `compute` from the node config first, for
+    `profile` (default: the device profile this node selects)."""
     from edgebench.devices.detect import select_profile
     from edgebench.fl.placement import choose_placement
 
     config = job.config
     if job.node.compute is not None:
         config = config.override("compute", {"device": job.node.compute}, "node config compute")
-    profile = select_profile(job.device, config.profiler.sysfs_root).profile
+    if profile is None:
+        profile = select_profile(job.device, config.profiler.sysfs_root).profile
     return choose_placement(config.compute, profile)
 
 
@@ -256,7 +259,7 @@ def hello(msg: Message, context: Context) -> Message:
     from edgebench.devices.detect import select_profile
 
     selection = select_profile(job.device, job.config.profiler.sysfs_root)
-    placement = node_placement(job)
+    placement = node_placement(job, selection.profile)
     answer = {
         "partition_id": job.node.partition_id,
         "num_partitions": job.node.num_partitions if job.node.num_partitions is not None else -1,
@@ -300,9 +303,7 @@ def run_round(job: ClientJob, label: str, rnd: int, cid: int, blob_down: bytes, 
     settings = config.profiler.model_copy(update={"idle_baseline_s": 0.0})  # no idle wait per message
     measurement = build_measurement(settings, job.device)
     measurement.host_sample_s = None  # no host-load samples per message (windows still measure contention)
-    threads = job.node.torch_threads or config.device.torch_threads or measurement.torch_threads
-    if threads:
-        torch.set_num_threads(threads)
+    measurement.apply_torch_threads(job.node.torch_threads or config.device.torch_threads)  # else the profile's
     state_key = STATE_CLIENT + label
     client_state: Payload | None = None
     if state_key in context.state.array_records:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
@@ -45,6 +44,7 @@ from edgebench.fl.flower.wire import (
     flower_bytes,
     records_to_measurement,
 )
+from edgebench.methods.base import Payload
 from edgebench.results import DROPOUT, REJECTED, ClientMeasurement, RunMeta
 
 DEPLOYMENT = "flower-deployment"
@@ -109,7 +109,7 @@ class FlowerExecutor(ClientExecutor):
     def run_round(self, task: RoundTask, on_client_done: OnClientDone) -> list[ClientOutcome]:
         assert self._run is not None and self._nodes is not None
         sent = [self._message(task, t) for t in task.clients]
-        messages = [s.message for s in sent if s.message is not None]
+        pushing = [(s, s.message) for s in sent if s.message is not None]
         done = 0
 
         def on_reply(reply: Message) -> None:
@@ -120,11 +120,10 @@ class FlowerExecutor(ClientExecutor):
                 loss = float(reply.content.metric_records[METRICS].get("train_loss", math.nan))
             on_client_done(done, loss)
 
+        messages = [message for _, message in pushing]
         ids, result = exchange(self.grid, messages, self._run.config.runtime.round_timeout_s, on_reply)
-        pushed = {id(m): mid for m, mid in zip(messages, ids, strict=True)}
-        for s in sent:
-            if s.message is not None:
-                s.message_id = pushed.get(id(s.message))
+        for (s, _), message_id in zip(pushing, ids, strict=True):
+            s.message_id = message_id
         return [self._outcome(task, s, result) for s in sent]
 
     # -- one client ------------------------------------------------------------------------------
@@ -207,7 +206,7 @@ class FlowerExecutor(ClientExecutor):
             raise ReplyError(f"num_examples mismatch: reply says {num_examples}, partition has {outcome.num_examples}")
 
     @staticmethod
-    def _read_payload(reply: Message, measurement: ClientMeasurement, wire_dtype: WireDtype) -> Any:
+    def _read_payload(reply: Message, measurement: ClientMeasurement, wire_dtype: WireDtype) -> Payload:
         """The uplink payload, decoded (floating tensors in `wire_dtype`); ReplyError / PayloadError when unusable."""
         blob = blob_of(reply.content, UPLINK)
         if measurement.bytes_up != len(blob):

@@ -57,19 +57,23 @@ def load_trainable_state(model: nn.Module, tensors: dict[str, torch.Tensor]) -> 
             target.copy_(value.to(dtype=target.dtype, device=target.device))
 
 
-def expected_shapes(tensors: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
-    """Name -> shape, for checking replies against what was sent."""
-    return {k: tuple(v.shape) for k, v in tensors.items()}
+#: What a reply must carry: name -> (shape, dtype) of each tensor, as broadcast.
+Expected = dict[str, tuple[tuple[int, ...], torch.dtype]]
 
 
-def expected_dtypes(tensors: dict[str, torch.Tensor]) -> dict[str, torch.dtype]:
-    """Name -> dtype, for checking replies against what was sent."""
-    return {k: v.dtype for k, v in tensors.items()}
+def expected_of(tensors: dict[str, torch.Tensor]) -> Expected:
+    """Name -> (shape, dtype) of `tensors`, for checking replies against what was sent."""
+    return {k: (tuple(v.shape), v.dtype) for k, v in tensors.items()}
 
 
 #: Floating dtypes a reply may carry for a floating tensor: the wire dtypes (the codec holds a reply to
 #: its run's one). Anything else (integers, bool, complex, float64, float8) is rejected, never averaged.
 WIRE_FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _some(names: list[str]) -> str:
+    """The first three of `names`, as a list, with ` ...` when there are more."""
+    return f"{names[:3]}{' ...' if len(names) > 3 else ''}"
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -83,26 +87,23 @@ def dtype_reason(name: str, expected: torch.dtype, got: torch.dtype) -> str | No
     return f"{name}: dtype {_dtype_name(got)}, expected {_dtype_name(expected)}"
 
 
-def mismatch_reason(
-    expected: dict[str, tuple[int, ...]],
-    got: dict[str, torch.Tensor],
-    dtypes: dict[str, torch.dtype] | None = None,
-) -> str | None:
-    """Why `got` does not match the expected names, shapes and dtypes (float32 where `dtypes` says
-    nothing), or holds NaN/Inf; None when it matches."""
+def mismatch_reason(expected: Expected, got: dict[str, torch.Tensor]) -> str | None:
+    """Why `got` does not match the expected names, shapes and dtypes (as :func:`dtype_reason` allows),
+    or holds NaN/Inf; None when it matches."""
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
     if missing:
-        return f"missing tensors {missing[:3]}{' ...' if len(missing) > 3 else ''}"
+        return f"missing tensors {_some(missing)}"
     if extra:
-        return f"unexpected tensors {extra[:3]}{' ...' if len(extra) > 3 else ''}"
-    for name, shape in expected.items():
-        if tuple(got[name].shape) != shape:
-            return f"{name}: shape {tuple(got[name].shape)}, expected {shape}"
-        reason = dtype_reason(name, (dtypes or {}).get(name, torch.float32), got[name].dtype)
+        return f"unexpected tensors {_some(extra)}"
+    for name, (shape, dtype) in expected.items():
+        tensor = got[name]
+        if tuple(tensor.shape) != shape:
+            return f"{name}: shape {tuple(tensor.shape)}, expected {shape}"
+        reason = dtype_reason(name, dtype, tensor.dtype)
         if reason is not None:
             return reason
-        if not torch.isfinite(got[name]).all():
+        if not torch.isfinite(tensor).all():
             return f"{name}: contains NaN or Inf"
     return None
 
@@ -113,7 +114,7 @@ def meta_reason(meta: object, keys: dict[str, type]) -> str | None:
         return f"metadata is not a JSON object (a {type(meta).__name__})"
     unexpected = sorted(str(k) for k in set(meta) - set(keys))
     if unexpected:
-        return f"unexpected metadata keys {unexpected[:3]}{' ...' if len(unexpected) > 3 else ''}"
+        return f"unexpected metadata keys {_some(unexpected)}"
     for key, kind in keys.items():
         if key not in meta:
             return f"metadata {key!r} missing"
@@ -124,15 +125,14 @@ def meta_reason(meta: object, keys: dict[str, type]) -> str | None:
 
 def screen_replies(
     replies: list[ClientReply],
-    expected: dict[str, tuple[int, ...]],
+    expected: Expected,
     extra_check: Callable[[ClientReply], str | None] | None = None,
-    dtypes: dict[str, torch.dtype] | None = None,
     meta_keys: dict[str, type] | None = None,
 ) -> tuple[list[ClientReply], dict[int, str]]:
     """Split replies into those fit to average and {client_id: reason} for the rest.
 
     A reply is rejected when its metadata is not a JSON object of exactly `meta_keys` (name -> type;
-    none by default), when its tensors do not match `expected` (names, shapes, `dtypes` as
+    none by default), when its tensors do not match `expected` (names, shapes, dtypes as
     :func:`dtype_reason` allows, finite values), when `extra_check` returns a reason, or when it claims no
     training examples. `extra_check` only sees replies whose metadata and tensors passed.
     """
@@ -141,7 +141,7 @@ def screen_replies(
     for reply in replies:
         reason = meta_reason(reply.payload.meta, meta_keys or {})
         if reason is None:
-            reason = mismatch_reason(expected, reply.payload.tensors, dtypes)
+            reason = mismatch_reason(expected, reply.payload.tensors)
         if reason is None and extra_check is not None:
             reason = extra_check(reply)
         if reason is None and reply.num_examples <= 0:

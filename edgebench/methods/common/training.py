@@ -51,6 +51,7 @@ def local_train(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, settings)
     scaler = placement.grad_scaler()
+    hooked = after_backward is not None or after_step is not None  # only hooks need to know of an overflow
     model.train()
     total_loss, steps = 0.0, 0
     for batch in batches:
@@ -66,7 +67,7 @@ def local_train(
         else:
             scaler.scale(objective).backward()
             scaler.unscale_(optimizer)
-            finite = _all_finite(params)
+            finite = _all_finite(params) if hooked else True
         if finite and after_backward is not None:
             after_backward(model)
         if settings.max_grad_norm is not None:

@@ -56,13 +56,20 @@ class FedAdaLoraClient(TrainableStateClient):
         first_step = (int(job.payload.meta["round"]) - 1) * (self.local_steps or 0)
         step = {"global": first_step}
 
-        def orthogonality(m: nn.Module) -> torch.Tensor:
-            # AdaLoRA's regulariser (PEFT adds it to `.loss`; the client step computes its own loss).
+        # AdaLoRA's regulariser (PEFT adds it to `.loss`; the client step computes its own loss) over A and B,
+        # which keep their shapes all round (AdaLoRA masks E): listed once, not looked up at every step.
+        factors = [
+            (param, "lora_A" in name)
+            for name, param in model.named_parameters()
+            if param.requires_grad and ("lora_A" in name or "lora_B" in name)
+        ]
+
+        def orthogonality(_: nn.Module) -> torch.Tensor:
             terms = []
-            for name, param in m.named_parameters():
-                if param.requires_grad and ("lora_A" in name or "lora_B" in name):
-                    cov = param @ param.T if "lora_A" in name else param.T @ param
-                    terms.append(torch.linalg.norm(cov - torch.eye(cov.shape[0], dtype=cov.dtype)))
+            for param, is_a in factors:
+                cov = param @ param.T if is_a else param.T @ param
+                eye = torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+                terms.append(torch.linalg.norm(cov - eye))
             return self.params.orth_reg_weight * torch.stack(terms).mean()
 
         final_phase = adapter_config.total_step - adapter_config.tfinal
@@ -80,7 +87,7 @@ class FedAdaLoraClient(TrainableStateClient):
             adalora.update_and_allocate(step["global"])
 
         loss, steps = local_train(
-            model, job.batches, job.settings, job.placement, extra_loss=orthogonality, after_step=allocate
+            model, job.batches, job.settings, self.placement, extra_loss=orthogonality, after_step=allocate
         )
         pattern = adapter_config.rank_pattern
         state = Payload(meta={"rank_pattern": pattern}) if pattern else client_state

@@ -17,9 +17,8 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from edgebench.methods.fedara.config import FedARAParams
-from edgebench.models.targets import HEAD_NAMES, in_out_features, resolve_targets
+from edgebench.models.targets import HEAD_NAMES, head_modules, in_out_features, resolve_targets
 
-__all__ = ["HEAD_NAMES", "SVDLinear", "adapters_of", "attach_svd_adapters", "make_head_trainable", "unwrap"]
 TRIPLET_PARTS = ("P", "lam", "Q")
 # Axis of each part that indexes triplets: P's columns, lambda's entries, Q's rows.
 _RANK_AXIS = {"P": 1, "lam": 0, "Q": 0}
@@ -165,13 +164,10 @@ def adapters_of(model: nn.Module) -> dict[str, SVDLinear]:
 def make_head_trainable(model: nn.Module) -> list[str]:
     """Unfreeze the classification head (every top-level module of :data:`HEAD_NAMES` the model has, as PEFT's
     `modules_to_save` does for the LoRA methods); returns the parameter names made trainable."""
-    names: list[str] = []
-    for head in HEAD_NAMES:
-        module = getattr(model, head, None)
-        if isinstance(module, nn.Module):
-            for param in module.parameters():
-                param.requires_grad_(True)
-            names += [f"{head}.{n}" for n, _ in module.named_parameters()]
-    if names:
-        return names
-    raise ValueError(f"{type(model).__name__} has no classification head named any of {HEAD_NAMES}")
+    heads = head_modules(model)
+    names = [f"{head}.{n}" for head, module in heads.items() for n, _ in module.named_parameters()]
+    if not names:
+        raise ValueError(f"{type(model).__name__} has no classification head named any of {HEAD_NAMES}")
+    for module in heads.values():
+        module.requires_grad_(True)
+    return names

@@ -62,7 +62,7 @@ class FedARAClient(TrainableStateClient):
             model,
             job.batches,
             job.settings,
-            job.placement,
+            self.placement,
             extra_loss=orthogonality if use_reg else None,
             after_step=after_step,
         )

@@ -15,7 +15,7 @@ import torch
 
 from edgebench.methods.base import ClientReply, MethodServer, Payload, RoundOutcome
 from edgebench.methods.common.fedavg import weighted_average
-from edgebench.methods.common.state import screen_replies
+from edgebench.methods.common.state import Expected, expected_of, screen_replies
 from edgebench.methods.fedara.adapter import TRIPLET_PARTS, slice_triplets
 from edgebench.methods.fedara.budget import budget_at
 from edgebench.methods.fedara.client import SCORES_SUFFIX
@@ -66,13 +66,13 @@ class FedARAServer(MethodServer):
     def global_payload(self) -> Payload:
         return Payload(tensors=self.tensors, meta=self._meta())
 
-    def expected_uplink(self) -> dict[str, tuple[int, ...]]:
-        """Names and shapes a valid reply must carry: active P, lambda, Q, head, one score per triplet."""
-        shapes = {k: tuple(v.shape) for k, v in self.tensors.items()}
+    def expected_uplink(self) -> Expected:
+        """What a valid reply must carry: active P, lambda, Q and head as held, one float32 score per triplet."""
+        expected = expected_of(self.tensors)
         for m in self.modules:
             if self.ids[m]:
-                shapes[m + SCORES_SUFFIX] = (len(self.ids[m]),)
-        return shapes
+                expected[m + SCORES_SUFFIX] = ((len(self.ids[m]),), torch.float32)
+        return expected
 
     # -- aggregation ---------------------------------------------------------------------------
     def aggregate(self, rnd: int, replies: list[ClientReply]) -> RoundOutcome:
@@ -83,9 +83,7 @@ class FedARAServer(MethodServer):
             got = reply.payload.meta.get("mask_digest")
             return None if got == digest else f"trained under another mask (digest {got!r} != {digest!r})"
 
-        dtypes = {k: v.dtype for k, v in self.tensors.items()}
-        dtypes |= {k: torch.float32 for k in expected if k.endswith(SCORES_SUFFIX)}
-        accepted, rejected = screen_replies(replies, expected, same_mask, dtypes, meta_keys={"mask_digest": str})
+        accepted, rejected = screen_replies(replies, expected, same_mask, meta_keys={"mask_digest": str})
         if accepted:
             averaged = weighted_average(
                 [r.payload.tensors for r in accepted], [r.num_examples for r in accepted], list(expected)

@@ -11,7 +11,7 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from edgebench.methods.lora.config import LoraParams
-from edgebench.models.targets import HEAD_NAMES, resolve_targets
+from edgebench.models.targets import head_modules, resolve_targets
 
 
 def attach_lora(base_model: nn.Module, params: LoraParams, seed: int, freeze_a: bool) -> nn.Module:
@@ -51,7 +51,7 @@ def peft_targets(base_model: nn.Module, requested: list[str] | None) -> dict[str
     return {
         "target_modules": list(layers),
         "fan_in_fan_out": all(isinstance(m, Conv1D) for m in layers.values()),
-        "modules_to_save": [h for h in HEAD_NAMES if isinstance(getattr(base_model, h, None), nn.Module)],
+        "modules_to_save": list(head_modules(base_model)),
     }
 
 

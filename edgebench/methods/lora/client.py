@@ -22,5 +22,5 @@ class LoraClient(TrainableStateClient):
         return attach_lora(base_model, self.params, self.seed, freeze_a=self.freeze_a)
 
     def local_update(self, model: nn.Module, job: LocalRound) -> FitResult:
-        loss, steps = local_train(model, job.batches, job.settings, job.placement)
+        loss, steps = local_train(model, job.batches, job.settings, self.placement)
         return FitResult(payload=Payload(tensors=trainable_state(model)), train_loss=loss, num_steps=steps)

@@ -6,7 +6,7 @@ import torch
 
 from edgebench.methods.base import ClientReply, MethodServer, Payload, RoundOutcome
 from edgebench.methods.common.fedavg import weighted_average
-from edgebench.methods.common.state import expected_dtypes, expected_shapes, screen_replies
+from edgebench.methods.common.state import expected_of, screen_replies
 from edgebench.methods.lora.adapter import module_of
 
 
@@ -15,17 +15,15 @@ class LoraServer(MethodServer):
 
     def initialize(self, initial: dict[str, torch.Tensor]) -> None:
         self._global = {k: v.detach().clone() for k, v in initial.items()}
-        self._shapes = expected_shapes(self._global)
-        self._dtypes = expected_dtypes(self._global)
 
     def configure_round(self, rnd: int, client_ids: list[int]) -> dict[int, Payload]:
         return {cid: Payload(tensors=self._global, meta={"round": rnd}) for cid in client_ids}
 
     def aggregate(self, rnd: int, replies: list[ClientReply]) -> RoundOutcome:
-        accepted, rejected = screen_replies(replies, self._shapes, dtypes=self._dtypes)
+        accepted, rejected = screen_replies(replies, expected_of(self._global))
         if accepted:
             self._global = weighted_average(
-                [r.payload.tensors for r in accepted], [r.num_examples for r in accepted], list(self._shapes)
+                [r.payload.tensors for r in accepted], [r.num_examples for r in accepted], list(self._global)
             )
         return RoundOutcome(
             accepted=[r.client_id for r in accepted], rejected=rejected, module_ranks=self.module_ranks()
