@@ -83,7 +83,9 @@ class ClientMeasurement:
         "10x the sensor update interval or sample period), `few-samples`, `meter-failed`, `log-does-not-cover-window`, "
         "`contended` (other processes used more than `profiler.contention_threshold_cores` cores on average, beyond "
         "the measurement's resolution: times and energy are written but not comparable with a quiet machine's), "
-        "`implausible` (an impossible meter reading: energy empty, the provenance says why)",
+        "`implausible` (an impossible meter reading: energy empty, the provenance says why), `missed-wrap-possible` "
+        "(a wrapping counter such as RAPL went unread longer than one wrap period: energy may be too low), "
+        "`negative-net-energy` (the window drew less than the idle baseline: `energy_net_j` < 0, kept as measured)",
     )
     download_energy_j: float | None = column(JOULES, "energy of the download window (same provenance as `energy_j`)")
     train_energy_j: float | None = column(JOULES, "energy of the train window (same provenance as `energy_j`)")
@@ -91,7 +93,8 @@ class ClientMeasurement:
     energy_rails_j: str | None = column(
         TEXT,
         "per-rail energy of sampled rail meters as `RAIL=joules;...` (Jetson INA3221/tegrastats, Pi 5 PMIC, "
-        "NVML per GPU)",
+        "NVML per GPU); `not-in-total:<meter>` entries are sources reported beside `energy_j` and not added to it "
+        "(a laptop's estimated CPU share next to its measured GPU; `energy_scope` names them)",
     )
     peak_accel_reserved_bytes: int | None = column(
         BYTES, "CUDA caching-allocator reserved peak within the window; empty without CUDA"
@@ -133,21 +136,16 @@ class ClientMeasurement:
         comm_energy_est_j: float | None,
     ) -> ClientMeasurement:
         """A client window (with its download/train/upload children) as measurement cells."""
-        flags = window.all_flags()
-        cells: dict[str, Any] = {name: getattr(window, name) for name in _WINDOW_CELLS}
+        cells = window_cells(window)
         for phase in PHASES:
             child = window.child(phase)
             cells[f"{phase}_s"], cells[f"{phase}_energy_j"] = child.duration_s, child.energy_j
         return cls(
             **cells,
             num_steps=num_steps,
-            total_s=window.duration_s,
             bytes_down=bytes_down,
             bytes_up=bytes_up,
             train_loss=train_loss,
-            window_flags=";".join(flags) if flags else None,
-            energy_rails_j=format_rails(window.rails_j),
-            power_samples_dropped=window.samples_dropped,
             comm_time_est_s=comm_time_est_s,
             comm_energy_est_j=comm_energy_est_j,
         )
@@ -181,6 +179,19 @@ _WINDOW_CELLS = (
     "nvmap_peak_bytes",
     "other_cpu_cores",
 )
+
+
+def window_cells(window: WindowRecord) -> dict[str, Any]:
+    """The measurement cells a window holds itself: time, energy, power, memory, flags and rails (the phase
+    cells and the caller's cells such as `num_steps` are not included)."""
+    flags = window.all_flags()
+    return {
+        **{name: getattr(window, name) for name in _WINDOW_CELLS},
+        "total_s": window.duration_s,
+        "window_flags": ";".join(flags) if flags else None,
+        "energy_rails_j": format_rails(window.rails_j),
+        "power_samples_dropped": window.samples_dropped,
+    }
 
 
 def format_rails(rails_j: Mapping[str, float]) -> str | None:

@@ -1,0 +1,1 @@
+"""The public profiler API inside other frameworks' training loops (docs/api.md)."""
