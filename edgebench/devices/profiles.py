@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from edgebench.meters.jetson import check_total_rails
 from edgebench.meters.registry import METER_NAMES
 from edgebench.yamlfile import YamlFileError, format_loc, read_yaml
 
@@ -39,19 +40,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def parse_meter_choice(value: str) -> tuple[list[str], list[str]]:
+    """A meter-chain entry as (meters whose totals are added, meters reported beside that total).
+
+    ``a``: one meter. ``a+b``: the sum of a and b (GPU board + CPU package). ``a&c``: a's total, with c
+    measured over the same windows and reported beside it, never added (a laptop's measured GPU with its
+    CPU share estimated). ``a+b&c&d`` combines both. A sum with ``estimate`` in it is labelled
+    ``estimated`` as a whole: list one only when you want that sum.
+    """
+    total, *beside = value.split("&")
+    return total.split("+"), beside
+
+
 def _check_meter_choice(value: str) -> str:
-    parts = value.split("+")
-    for part in parts:
+    total, beside = parse_meter_choice(value)
+    for part in [*total, *beside]:
         if part not in METER_NAMES:
             raise ValueError(f"unknown meter {part!r}; expected one of: {', '.join(METER_NAMES)}")
-    if len(parts) > 1 and "estimate" in parts:
-        raise ValueError("an estimate cannot be added to measured meters")
-    if len(set(parts)) != len(parts):
+    names = [*total, *beside]
+    if len(set(names)) != len(names):
         raise ValueError(f"meter listed twice in {value!r}")
     return value
 
 
-#: A meter name, or several joined by '+' whose totals are added (e.g. ``nvml+rapl``: GPU board + CPU package).
+#: A meter-chain entry (see :func:`parse_meter_choice`): ``nvml``, ``nvml+rapl`` (summed), ``nvml&estimate``
+#: (the estimate reported beside the measured total, not added).
 MeterChoice = Annotated[str, AfterValidator(_check_meter_choice)]
 
 
@@ -68,11 +81,24 @@ class DetectRules(_Strict):
 
 
 class RailMap(_Strict):
-    """`total`: rails whose sum is the device total (null: unknown board, raw rails); `scope`: what it covers."""
+    """`total`: rails whose sum is the device total (null: unknown board, raw rails); `components`: rails
+    inside the total, reported but never added; `scope`: what the total covers.
+
+    A total that would count power twice (an input rail with its components, a rail with one nested in
+    it) is rejected (:func:`edgebench.meters.jetson.check_total_rails`)."""
 
     total: list[str] | None = None
     components: list[str] = Field(default_factory=list)
     scope: str
+
+    @model_validator(mode="after")
+    def _no_double_counting(self) -> RailMap:
+        if self.total:
+            check_total_rails(self.total)
+            both = [r for r in self.total if r in self.components]
+            if both:
+                raise ValueError(f"{both[0]} is listed in both total and components")
+        return self
 
 
 class RaplDomains(_Strict):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -152,17 +152,28 @@ class Meter(ABC):
         }
 
 
+#: Raw readings a watcher took between window edges: (monotonic ns, one value per channel) in time order.
+WatchSamples = list[tuple[int, list[float]]]
+
+
 class CounterMeter(Meter):
     """A cumulative energy source read at window edges.
 
     A reading the meter cannot account for (a counter that steps backwards where no wrap is plausible)
     adds nothing to the total; it is counted in `implausible_readings`, with the newest reason in
     `implausible_reason`, so that every window spanning it can be marked ``implausible``.
+
+    A counter that wraps can ask to be read between edges as well (:meth:`watch`): the profiler then runs
+    the reader it describes in its sampler process and hands the readings over (:meth:`attach_watch`).
+    Two consecutive reads further apart than the counter can safely go unread are counted in
+    `unverified_spans` (newest reason in `unverified_reason`): a whole wrap may have been missed there.
     """
 
     provenance: Provenance = "measured-counter"
     implausible_readings: int = 0
     implausible_reason: str = ""
+    unverified_spans: int = 0
+    unverified_reason: str = ""
 
     @abstractmethod
     def read_energy_j(self) -> float:
@@ -172,6 +183,42 @@ class CounterMeter(Meter):
         """Count one implausible reading (its energy is not added to the total)."""
         self.implausible_readings += 1
         self.implausible_reason = reason
+
+    def unverified(self, reason: str) -> None:
+        """Count one span between reads long enough for a whole wrap to go unseen."""
+        self.unverified_spans += 1
+        self.unverified_reason = reason
+
+    def watch(self) -> tuple[dict[str, Any], float] | None:
+        """(spec of a :class:`ValueReader`, reads per second) to run between edges, or None (default)."""
+        return None
+
+    def attach_watch(self, samples: Callable[[], WatchSamples]) -> None:
+        """Take the watcher's readings from `samples` (new ones since the previous call) at every read."""
+
+
+class ValueReader(ABC):
+    """Values the sampler process reads periodically that are not power (e.g. raw counter values).
+
+    Rebuilt in the sampler process from a spec (:func:`edgebench.meters.registry.reader_from_spec`).
+    """
+
+    name: ClassVar[str] = "reader"
+    self_paced: bool = False
+    update_interval_s: float | None = None
+    scope = ""
+    source = ""
+
+    @abstractmethod
+    def probe(self) -> None:
+        """Read once; raise :class:`MeterUnavailable` with the reason."""
+
+    @abstractmethod
+    def read_values(self) -> dict[str, float]:
+        """One reading of every channel, by name (same names, same order every time)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the reader holds (default: nothing)."""
 
 
 class PowerMeter(Meter):

@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import decimal
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,14 @@ from edgebench.meters.base import Meter, MeterOptions, MeterReadError, MeterUnav
 TIME_NAMES = ("timestamp", "time", "ts", "t", "unix_time")
 WATT_NAMES = ("watts", "power_w", "power", "w", "p_w")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_FRACTION = re.compile(r"([T ]\d{2}:\d{2}:\d{2})[.,](\d+)")
+
+
+def _iso_for_fromisoformat(text: str) -> str:
+    """`text` in the ISO-8601 subset Python 3.10's ``fromisoformat`` reads (3.11 reads more): ``Z`` as
+    ``+00:00`` and the fraction of a second with exactly 6 digits (padded, or cut below a microsecond)."""
+    text = text.replace("Z", "+00:00")
+    return _FRACTION.sub(lambda m: f"{m.group(1)}.{(m.group(2) + '000000')[:6]}", text)
 
 
 def parse_timestamp_ns(text: str) -> int:
@@ -32,7 +41,7 @@ def parse_timestamp_ns(text: str) -> int:
         seconds = None
     if seconds is not None and seconds.is_finite():
         return int(seconds * 1_000_000_000)
-    stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    stamp = dt.datetime.fromisoformat(_iso_for_fromisoformat(text))
     if stamp.tzinfo is None:
         stamp = stamp.astimezone()  # the logger's local time
     return (stamp - _EPOCH) // dt.timedelta(microseconds=1) * 1000

@@ -1,16 +1,25 @@
-"""NVIDIA Jetson power: INA3221 monitors in sysfs (primary), ``tegrastats`` (fallback), jtop (optional).
+"""NVIDIA Jetson power: INA3221/INA238 monitors in sysfs (primary), ``tegrastats`` (fallback), jtop (optional).
 
-Layouts (paths relative to the sysfs root, which stands in for ``/sys``):
+Layouts (paths relative to the sysfs root, which stands in for ``/sys``; sources in
+``tests/fixtures/sysfs/SOURCES.md``):
 
-* JetPack 5/6: ``bus/i2c/drivers/ina3221/<bus>-<addr>/hwmon/hwmon*/`` with ``in<N>_label``,
-  ``in<N>_input`` (bus voltage, mV), ``curr<N>_input`` (mA) and ``update_interval`` (ms).
+* JetPack 5/6/7: ``bus/i2c/drivers/ina3221/<bus>-<addr>/hwmon/hwmon*/`` with ``in<N>_label``,
+  ``in<N>_input`` (bus voltage, mV), ``curr<N>_input`` (mA) and ``update_interval`` (ms). Channels
+  labelled ``NC`` (L4T's unconnected inputs), unlabelled ones and ``in7`` ("sum of shunt voltages")
+  are not rails.
 * JetPack 4: ``bus/i2c/drivers/ina3221x/<bus>-<addr>/iio:device*/`` with ``rail_name_<N>`` and
   ``in_power<N>_input`` (mW).
+* Jetson Thor (JetPack 7): also an INA238 on the carrier board, ``bus/i2c/drivers/ina238/<bus>-<addr>/
+  hwmon/hwmon*/`` with ``power1_input`` in **microwatts** (``in1_input`` mV, ``curr1_input`` mA): the
+  system input ``VIN`` (module and carrier board).
 
 Which rails make up the total is board-specific and comes from the device profile (``total_rails``):
-one rail where the module has an input rail (``VDD_IN``, ``POM_5V_IN``), the sum of rails on AGX Orin.
-A board without a rail map reports its raw rails, using a known input rail if present, else the sum of
-all rails, and says so in the scope.
+one rail where the board has an input rail (``VIN``, ``VDD_IN``, ``POM_5V_IN``), else a sum of rails that
+are not nested in one another (AGX Orin: ``VDDQ_VDD2_1V8AO`` is inside ``VIN_SYS_5V0``). Adding an input
+rail to its own components, or a nested rail to its parent, counts power twice: jetson-stats did the
+first on the Nano (its issue #51) and reported ``VIN_SYS_5V0`` alone as the AGX Orin total (its issue
+#344); :func:`check_total_rails` refuses both. A board without a rail map reports its raw rails, using a
+known input rail if present, else the sum of all rails not known to be nested, and says so in the scope.
 """
 
 from __future__ import annotations
@@ -34,14 +43,33 @@ from edgebench.meters.base import (
     sysfs_root,
 )
 
-#: Module input rails: when present on an unmapped board they are the honest total.
-KNOWN_INPUT_RAILS = ("VDD_IN", "POM_5V_IN")
+#: Input rails, widest scope first: when present on an unmapped board they are the honest total, and a
+#: total containing one must contain nothing else (VIN: Thor's carrier-board INA238, module + carrier).
+KNOWN_INPUT_RAILS = ("VIN", "VDD_IN", "POM_5V_IN")
+#: Rails documented as inside another rail (child -> parent): never added to their parent. NVIDIA's
+#: Jetson Orin power-monitor table: "VDDQ_VDD2_1V8AO power is also included in VIN_SYS_5V0 power".
+NESTED_RAILS = {"VDDQ_VDD2_1V8AO": "VIN_SYS_5V0"}
 _SKIP_LABELS = ("nc", "")
+#: Name of Thor's INA238 input rail (its driver has no label; jetson-stats calls it VIN as well).
+INA238_RAIL = "VIN"
+
+
+def check_total_rails(total: Sequence[str]) -> None:
+    """ValueError when summing `total` would count power twice (an input rail with other rails, or a
+    nested rail with its parent)."""
+    inputs = [r for r in total if r in KNOWN_INPUT_RAILS]
+    if inputs and len(total) > 1:
+        others = ", ".join(r for r in total if r != inputs[0])
+        raise ValueError(f"{inputs[0]} is the board's input and already contains {others}: list it alone")
+    for child, parent in NESTED_RAILS.items():
+        if child in total and parent in total:
+            raise ValueError(f"{child} is inside {parent} (NVIDIA's rail table): adding both counts it twice")
 
 
 @dataclass(frozen=True)
 class Ina3221Channel:
-    """One monitored rail: hwmon (voltage and current files) or iio (a power file)."""
+    """One monitored rail: bus voltage and current files, or a power file in `power_unit_w` watts per unit
+    (INA3221 iio: mW; INA238 hwmon: uW)."""
 
     rail: str
     layout: str  # "hwmon" or "iio"
@@ -49,16 +77,36 @@ class Ina3221Channel:
     voltage_file: Path | None = None
     current_file: Path | None = None
     power_file: Path | None = None
+    power_unit_w: float = 1e-3
+    chip: str = "INA3221"
 
     def read_w(self) -> float:
         if self.power_file is not None:
-            return read_sysfs_number(self.power_file) / 1000.0
+            return read_sysfs_number(self.power_file) * self.power_unit_w
         assert self.voltage_file is not None and self.current_file is not None
         return read_sysfs_number(self.voltage_file) * read_sysfs_number(self.current_file) / 1e6
 
 
+def _discover_ina238(root: Path) -> list[Ina3221Channel]:
+    """Thor's carrier-board INA238 (system input), one rail per chip."""
+    found = sorted((root / "bus/i2c/drivers/ina238").glob("*/hwmon/hwmon*"))
+    channels = []
+    for hwmon in found:
+        device = hwmon.parent.parent.name
+        rail = INA238_RAIL if len(found) == 1 else f"{INA238_RAIL}_{device}"
+        power = hwmon / "power1_input"
+        if power.exists():
+            channels.append(Ina3221Channel(rail, "hwmon", device, power_file=power, power_unit_w=1e-6, chip="INA238"))
+        elif (hwmon / "in1_input").exists() and (hwmon / "curr1_input").exists():
+            channels.append(
+                Ina3221Channel(rail, "hwmon", device, hwmon / "in1_input", hwmon / "curr1_input", chip="INA238")
+            )
+    return channels
+
+
 def discover_ina3221(root: Path) -> tuple[str, list[Ina3221Channel], float | None]:
-    """Find INA3221 rails under `root` (a sysfs root): (layout, channels, update interval in s or None)."""
+    """Find INA3221 (and Thor's INA238) rails under `root` (a sysfs root): (layout, channels, update
+    interval in s or None)."""
     channels: list[Ina3221Channel] = []
     interval_s: float | None = None
     for hwmon in sorted((root / "bus/i2c/drivers/ina3221").glob("*/hwmon/hwmon*")):
@@ -76,6 +124,7 @@ def discover_ina3221(root: Path) -> tuple[str, list[Ina3221Channel], float | Non
         interval_file = hwmon / "update_interval"
         if interval_file.exists():
             interval_s = max(interval_s or 0.0, read_sysfs_number(interval_file) / 1000.0)
+    channels += _discover_ina238(root)
     if channels:
         return "hwmon", channels, interval_s
     for iio in sorted((root / "bus/i2c/drivers/ina3221x").glob("*/iio:device*")):
@@ -102,14 +151,17 @@ def choose_total(rails: Sequence[str], total_rails: Sequence[str] | None) -> tup
     for name in KNOWN_INPUT_RAILS:
         if name in rails:
             return [name], f"board not in the rail map; using input rail {name}; raw rails: {', '.join(rails)}"
-    return list(rails), (
-        f"board not in the rail map; total = sum of all raw rails ({', '.join(rails)}), "
+    nested = [r for r in rails if NESTED_RAILS.get(r) in rails]
+    summed = [r for r in rails if r not in nested]
+    left_out = "".join(f"; {r} left out (inside {NESTED_RAILS[r]})" for r in nested)
+    return summed, (
+        f"board not in the rail map; total = sum of the raw rails ({', '.join(summed)}){left_out}, "
         "which double counts if rails are nested"
     )
 
 
 class JetsonIna3221Meter(PowerMeter):
-    """Jetson on-module INA3221 rails read from sysfs (JetPack 4 iio or JetPack 5/6 hwmon)."""
+    """Jetson INA3221 rails read from sysfs (JetPack 4 iio or JetPack 5/6/7 hwmon), plus Thor's INA238."""
 
     name = "jetson-ina3221"
 
@@ -144,8 +196,8 @@ class JetsonIna3221Meter(PowerMeter):
             raise MeterUnavailable(str(exc)) from exc
         if not channels:
             raise MeterUnavailable(
-                f"no INA3221 power monitor under {self.root}/bus/i2c/drivers/ina3221 (JetPack 5/6) "
-                f"or {self.root}/bus/i2c/drivers/ina3221x (JetPack 4)"
+                f"no INA3221 power monitor under {self.root}/bus/i2c/drivers/ina3221 (JetPack 5/6/7) "
+                f"or {self.root}/bus/i2c/drivers/ina3221x (JetPack 4), and no INA238 (Thor)"
             )
         self.layout, self.channels = layout, channels
         if interval_s is not None:
@@ -157,8 +209,12 @@ class JetsonIna3221Meter(PowerMeter):
         except MeterReadError as exc:
             raise MeterUnavailable(str(exc)) from exc
         where = "hwmon in<N>_input x curr<N>_input" if layout == "hwmon" else "iio in_power<N>_input"
-        devices = sorted({c.device for c in channels})
-        self.source = f"INA3221 ({', '.join(devices)}) via {where}"
+        devices = sorted({c.device for c in channels if c.chip == "INA3221"})
+        self.source = f"INA3221 ({', '.join(devices)}) via {where}" if devices else ""
+        ina238 = sorted({c.device for c in channels if c.chip == "INA238"})
+        if ina238:
+            extra = f"INA238 ({', '.join(ina238)}) via hwmon power1_input (uW)"
+            self.source = f"{self.source}; {extra}" if self.source else extra
         base = self.profile_scope or f"rails {' + '.join(self._total)}"
         self.scope = f"{base}; {note}" if note else base
 
@@ -179,20 +235,24 @@ class JetsonIna3221Meter(PowerMeter):
 
 
 # -- tegrastats ------------------------------------------------------------------------------------
-_TEGRA_RAIL = re.compile(r"(?<![\w@])([A-Z][A-Z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?=\s|$)")
+# "NAME cur/avg" (JetPack 4, mW implied), "NAME curmW/avgmW" (JetPack 5/6), "NAME curmW/avgmW/maxmW"
+# (JetPack 7) and a bare "NAME curmW"; a bare number without the unit is not a rail ("APE 174").
+_TEGRA_RAIL = re.compile(r"(?<![\w@])([A-Z][A-Z0-9_]*) (\d+)(mW)?((?:/\d+(?:mW)?){0,2})(?=\s|$)")
 _TEGRA_NOT_RAILS = frozenset({"RAM", "SWAP", "IRAM", "LFB", "NC"})
 
 
 def parse_tegrastats_line(line: str) -> dict[str, float]:
     """Current power of every rail in one tegrastats line, in watts.
 
-    Handles ``POM_5V_IN 933/933`` (JetPack 4, mW implied) and ``VDD_IN 4773mW/4773mW`` (JetPack 5/6);
-    the value before the slash is the instantaneous one, after it the running average (ignored).
+    Handles ``POM_5V_IN 933/933`` (JetPack 4, mW implied), ``VDD_IN 4773mW/4773mW`` (JetPack 5/6) and
+    ``VDD_GPU_SOC 5139mW/5139mW/5139mW`` (JetPack 7); the first value is the instantaneous one, the
+    others are running statistics (ignored).
     """
     rails = {}
-    for name, current, _avg in _TEGRA_RAIL.findall(line):
-        if name not in _TEGRA_NOT_RAILS:
-            rails[name] = int(current) / 1000.0
+    for name, current, unit, rest in _TEGRA_RAIL.findall(line):
+        if name in _TEGRA_NOT_RAILS or not (unit or rest):
+            continue
+        rails[name] = int(current) / 1000.0
     return rails
 
 

@@ -1,24 +1,46 @@
 """NVIDIA GPUs through NVML (package ``nvidia-ml-py``, import name ``pynvml``).
 
 Volta and newer have a cumulative energy counter (``nvmlDeviceGetTotalEnergyConsumption``, mJ): read at
-window edges. Older GPUs only report power (``nvmlDeviceGetPowerUsage``, mW): sampled and integrated.
-Jetson's NVML initialises but returns NOT_SUPPORTED for both, so :func:`open_nvml` calls every read once
-before deciding. Torch device ordinals are mapped to NVML devices through ``CUDA_VISIBLE_DEVICES``
-(indices or ``GPU-`` UUID prefixes); NVML numbers devices in PCI bus order, so integer entries are only
-unambiguous with ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` (or a single GPU), which the scope says.
+window edges, preferred wherever it answers. Otherwise power is sampled and integrated: the
+instantaneous field ``NVML_FI_DEV_POWER_INSTANT`` where the driver has it, else
+``nvmlDeviceGetPowerUsage`` (mW), which NVML documents as "averaged over 1 sec interval" on Ampere
+(except GA100) and newer GPUs and instantaneous on older ones; the meter's update interval says which
+(1 s or 0.1 s), so windows shorter than ten of them are flagged ``short-window``.
+Jetson's NVML ("Orin (nvgpu)", JetPack 6 and 7) initialises but answers NOT_SUPPORTED to power and
+energy alike, so :func:`open_nvml` calls every read once before deciding. Torch device ordinals are
+mapped to NVML devices through ``CUDA_VISIBLE_DEVICES`` (indices or ``GPU-`` UUID prefixes); NVML numbers
+devices in PCI bus order, so integer entries are only unambiguous with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``
+(or a single GPU), which the scope says.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgebench.meters.base import CounterMeter, Meter, MeterOptions, MeterReadError, MeterUnavailable, PowerMeter
 
-#: Energy counter refresh (20-100 ms measured); power readings on Ampere+ are a 1 s moving average.
+#: Energy counter refresh (20-100 ms measured); instantaneous power readings refresh about as often.
 ENERGY_UPDATE_S = 0.1
 POWER_UPDATE_S = 0.1
+#: nvmlDeviceGetPowerUsage on Ampere (except GA100) and newer: a moving average over this window.
+AVERAGED_POWER_WINDOW_S = 1.0
+_GA100 = re.compile(r"\bA(100|800|30)\b")  # GA100 products: A100, A800, A30 (instantaneous power)
+
+
+def power_usage_is_averaged(nvml: Any, handle: Any, name: str) -> bool:
+    """Whether ``nvmlDeviceGetPowerUsage`` is NVML's 1 s average on this GPU (Ampere except GA100, and
+    newer); an architecture NVML cannot tell is taken as averaged, the safer assumption."""
+    try:
+        arch = int(nvml.nvmlDeviceGetArchitecture(handle))
+    except (nvml.NVMLError, AttributeError):
+        return True
+    ampere = getattr(nvml, "NVML_DEVICE_ARCH_AMPERE", 7)
+    if arch == getattr(nvml, "NVML_DEVICE_ARCH_UNKNOWN", 0xFFFFFFFF):
+        return True
+    return arch > ampere or (arch == ampere and not _GA100.search(name))
 
 
 def _import_nvml() -> Any:
@@ -213,31 +235,54 @@ class NvmlEnergyMeter(NvmlMeter, CounterMeter):
 
 
 class NvmlPowerMeter(NvmlMeter, PowerMeter):
-    """GPU power from ``nvmlDeviceGetPowerUsage`` (mW), one rail per device; sampled by the profiler."""
+    """GPU power in mW, one rail per device; sampled by the profiler. Reads ``NVML_FI_DEV_POWER_INSTANT``
+    where the driver answers it, else ``nvmlDeviceGetPowerUsage`` (a 1 s average on Ampere and newer)."""
 
     update_interval_s = POWER_UPDATE_S
 
     def __init__(self, devices: _NvmlDevices, note: str = "") -> None:
-        super().__init__(devices, note, "nvmlDeviceGetPowerUsage (on Ampere and newer a 1 s moving average)")
+        super().__init__(devices, note, "nvmlDeviceGetPowerUsage")
+        self.instant = False
+
+    def _instant_mw(self, handle: Any) -> int:
+        nvml = self._dev.nvml
+        value = nvml.nvmlDeviceGetFieldValues(handle, [nvml.NVML_FI_DEV_POWER_INSTANT])[0]
+        if value.nvmlReturn != getattr(nvml, "NVML_SUCCESS", 0):
+            raise nvml.NVMLError(value.nvmlReturn)
+        return int(value.value.uiVal)
 
     def read_rails_w(self) -> dict[str, float]:
         nvml = self._dev.nvml
+        read = self._instant_mw if self.instant else nvml.nvmlDeviceGetPowerUsage
         try:
-            return {
-                f"gpu{i}": int(nvml.nvmlDeviceGetPowerUsage(h)) / 1000.0
-                for i, h in zip(self._dev.indices, self._dev.handles, strict=True)
-            }
+            return {f"gpu{i}": int(read(h)) / 1000.0 for i, h in zip(self._dev.indices, self._dev.handles, strict=True)}
         except nvml.NVMLError as exc:
-            raise MeterReadError(f"nvmlDeviceGetPowerUsage failed: {exc}") from exc
+            raise MeterReadError(f"{self.source} failed: {exc}") from exc
 
     def total_w(self, rails_w: dict[str, float]) -> float:
         return sum(rails_w.values())
 
     def probe(self) -> None:
+        nvml = self._dev.nvml
+        try:
+            for handle in self._dev.handles:
+                self._instant_mw(handle)
+            self.instant = True
+        except (nvml.NVMLError, AttributeError, IndexError, TypeError):
+            self.instant = False
         try:
             self.read_rails_w()
         except MeterReadError as exc:
             raise MeterUnavailable(str(exc)) from exc
+        if self.instant:
+            self.source = "nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT) (instantaneous)"
+            self.update_interval_s = POWER_UPDATE_S
+        elif any(power_usage_is_averaged(nvml, h, n) for h, n in zip(self._dev.handles, self._dev.names, strict=True)):
+            self.source = "nvmlDeviceGetPowerUsage (a 1 s moving average on this GPU: short windows are smeared)"
+            self.update_interval_s = AVERAGED_POWER_WINDOW_S
+        else:
+            self.source = "nvmlDeviceGetPowerUsage (instantaneous on this GPU)"
+            self.update_interval_s = POWER_UPDATE_S
 
     def spec(self) -> dict[str, Any]:
         if all(self._dev.uuids):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from edgebench.meters.base import Meter, MeterOptions, PowerMeter
+from edgebench.meters.base import Meter, MeterOptions, PowerMeter, ValueReader
 
 _CLASSES = {
     "nvml": "edgebench.meters.nvml:NvmlMeter",
@@ -26,6 +26,11 @@ _CLASSES = {
 
 #: Every meter a device profile or config may name, in no particular order.
 METER_NAMES = tuple(_CLASSES)
+
+#: Readers only the sampler process builds (never named in a profile): e.g. RAPL's wrap watcher.
+_READERS = {
+    "rapl-watch": "edgebench.meters.rapl:RaplWatch",
+}
 
 
 def meter_class(name: str) -> type[Meter]:
@@ -47,3 +52,13 @@ def power_meter_from_spec(spec: dict[str, Any]) -> PowerMeter:
     if kind not in _CLASSES:
         raise ValueError(f"no power meter called {kind!r}")
     return meter_class(kind).from_spec(spec)
+
+
+def reader_from_spec(spec: dict[str, Any]) -> PowerMeter | ValueReader:
+    """What the sampler process reads: a power meter (:func:`power_meter_from_spec`) or a value reader
+    such as RAPL's wrap watcher (``{"meter": "rapl-watch", ...}``). ValueError for unknown specs."""
+    kind = spec.get("meter")
+    if kind in _READERS:
+        module, _, attribute = _READERS[kind].partition(":")
+        return getattr(importlib.import_module(module), attribute).from_spec(spec)
+    return power_meter_from_spec(spec)

@@ -19,7 +19,7 @@ import edgebench
 from edgebench.devices.compute import ComputeUnavailable, resolve_compute, resolve_precision
 from edgebench.devices.detect import detect_profile, gather_facts, select_profile
 from edgebench.devices.host import package_versions
-from edgebench.devices.profiles import DeviceProfile, ProfileError, load_profiles, profiles_dir
+from edgebench.devices.profiles import DeviceProfile, ProfileError, load_profiles, parse_meter_choice, profiles_dir
 from edgebench.profiler.contention import describe_load, host_load
 from edgebench.profiler.idle import calibration_path, load_idle, save_idle
 from edgebench.profiler.memory import PROC_MEMINFO, CudaPeakMemory, HostPeakMemory, parse_meminfo
@@ -74,7 +74,7 @@ def _chosen(chain: list[str], rows: list[dict[str, Any]]) -> tuple[str | None, l
     available = {r["meter"]: r for r in rows}
     skipped = []
     for choice in chain:
-        parts = choice.split("+")
+        parts = parse_meter_choice(choice)[0]  # meters reported beside the total are optional
         down = [p for p in parts if not available.get(p, {}).get("available")]
         if not down:
             return choice, skipped

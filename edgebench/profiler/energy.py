@@ -1,9 +1,13 @@
 """Energy sources the profiler reads at window edges, each turning a meter into per-window results.
 
-* :class:`CounterEnergy`: a counter meter (NVML energy, RAPL, the CPU-time estimate) read at both edges.
+* :class:`CounterEnergy`: a counter meter (NVML energy, RAPL, the CPU-time estimate) read at both edges;
+  a wrapping counter (RAPL) is also read between edges by a watcher in a separate process.
 * :class:`SampledEnergy`: a power meter sampled by a separate process, integrated by trapezoid.
 * :class:`LogEnergy`: an external power log (wall-clock stamps mapped onto the monotonic clock).
-* :class:`CombinedEnergy`: several measured sources added up (e.g. GPU board + CPU package).
+* :class:`CombinedEnergy`: several sources added up (e.g. GPU board + CPU package), labelled by the
+  weakest part (a sum with an estimate is an estimate).
+* :class:`BesideEnergy`: a total with other sources reported beside it, never added (a laptop's measured
+  GPU with its CPU share estimated beside it).
 * :class:`NullEnergy`: nothing to measure; every window says why.
 
 Every result carries provenance ``<label>: <source>; scope: <scope>`` or ``unavailable: <reason>``.
@@ -25,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edgebench.meters.base import CounterMeter, MeterError
+from edgebench.meters.base import CounterMeter, MeterError, MeterUnavailable, WatchSamples
 from edgebench.meters.external import ExternalPowerLog
 from edgebench.profiler.integrate import integrate_window
 from edgebench.profiler.sampler import SamplerProcess
@@ -34,6 +38,8 @@ from edgebench.profiler.sampler import SamplerProcess
 SHORT_WINDOW_FACTOR = 10.0
 #: Default share of a window's power samples that may be dropped as implausible before the window is.
 MAX_DROPPED_SAMPLE_SHARE = 0.05
+#: Flag of a counter window in which the counter went unread for longer than one wrap period.
+MISSED_WRAP_FLAG = "missed-wrap-possible"
 
 
 @dataclass
@@ -137,10 +143,12 @@ class NullEnergy(EnergySource):
 
 @dataclass(frozen=True)
 class CounterMark:
-    """A counter edge: the cumulative energy, and how many implausible steps were seen up to it."""
+    """A counter edge: the cumulative energy, and how many implausible steps and unverified spans (where
+    a whole wrap may have been missed) were seen up to it."""
 
     energy_j: float
     implausible: int
+    unverified: int = 0
 
 
 class CounterEnergy(EnergySource):
@@ -150,6 +158,10 @@ class CounterEnergy(EnergySource):
     measured counters with a known `max_power_w`) one implying more than `max_power_w` over its span
     plus one sensor update interval, is implausible, as is a reading the meter itself refused (a RAPL
     step back that is no plausible wrap). A window whose span contains one is ``implausible``.
+
+    A counter that wraps (RAPL) is also read between edges by a watcher in the sampler process, started
+    by :meth:`start`, so that no wrap goes unseen; a window containing a span that went unread for longer
+    than one wrap period (the watcher failed or fell behind) is flagged ``missed-wrap-possible``.
     """
 
     def __init__(self, meter: CounterMeter, max_power_w: float | None = None) -> None:
@@ -165,6 +177,41 @@ class CounterEnergy(EnergySource):
         self._refused = 0
         self._meter_refused = 0
         self.implausible_reason = ""
+        self.unverified_reason = ""
+        self.watcher: SamplerProcess | None = None
+        self.watch_note = ""
+        self._watched_ns = 0
+
+    def start(self) -> None:
+        """Start the meter's watcher, if it asks for one (a failure to start is noted, not fatal: spans
+        the watcher should have covered are then flagged instead)."""
+        wanted = self.meter.watch()
+        if wanted is None or (self.watcher is not None and self.watcher.running):
+            return
+        spec, rate_hz = wanted
+        watcher = SamplerProcess(spec, rate_hz)
+        try:
+            watcher.start()
+        except MeterUnavailable as exc:
+            self.watch_note = f"watcher not running: {exc}"
+            return
+        self.watcher = watcher
+        self.watch_note = f"read between edges at {rate_hz:.3g} Hz by a separate process (pid {watcher.pid})"
+        self.meter.attach_watch(self._watch_samples)
+
+    def _watch_samples(self) -> WatchSamples:
+        """The watcher's readings since the previous call, oldest first (then forgotten)."""
+        watcher = self.watcher
+        if watcher is None:
+            return []
+        watcher.poll()
+        t_ns, values = watcher.arrays()
+        fresh = t_ns > self._watched_ns
+        samples = [(int(t), [float(v) for v in row]) for t, row in zip(t_ns[fresh], values[fresh], strict=True)]
+        if samples:
+            self._watched_ns = samples[-1][0]
+            watcher.trim(self._watched_ns)
+        return samples
 
     def edge(self) -> CounterMark | MeterError:
         try:
@@ -178,7 +225,7 @@ class CounterEnergy(EnergySource):
         if self._last is not None:
             self._check_step(energy - self._last[0], (now_ns - self._last[1]) / 1e9)
         self._last = (energy, now_ns)
-        return CounterMark(energy, self._refused + self._meter_refused)
+        return CounterMark(energy, self._refused + self._meter_refused, self.meter.unverified_spans)
 
     def _check_step(self, delta_j: float, elapsed_s: float) -> None:
         reason = ""
@@ -207,16 +254,28 @@ class CounterEnergy(EnergySource):
             )
         duration_s = (end_ns - start_ns) / 1e9
         energy = end_token.energy_j - start_token.energy_j
+        flags = self._flags(duration_s)
+        if end_token.unverified > start_token.unverified:
+            flags.append(MISSED_WRAP_FLAG)
         return EnergyResult(
             provenance=self.provenance,
             energy_j=energy,
             power_avg_w=energy / duration_s if duration_s > 0 else None,
             scope=self.scope,
-            flags=self._flags(duration_s),
+            flags=flags,
         )
 
     def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
         self.meter.close()
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        if self.meter.watch() is not None:
+            out["watch"] = self.watch_note or "watcher not started"
+        return out
 
 
 class _SampleIntegrator(EnergySource):
@@ -400,15 +459,27 @@ class LogEnergy(_SampleIntegrator):
         self._t, self._w = self._t[keep_from:], self._w[keep_from:]
 
 
+def weakest_label(labels: list[str]) -> str:
+    """The label of a sum: ``estimated`` if any part is, else ``measured-sampled`` if any part is sampled."""
+    if "estimated" in labels:
+        return "estimated"
+    return "measured-counter" if all(label == "measured-counter" for label in labels) else "measured-sampled"
+
+
 class CombinedEnergy(EnergySource):
-    """Several measured sources added up; unavailable if any part is. Labelled by the weakest part."""
+    """Several sources added up; unavailable if any part is. Labelled by the weakest part: a sum with an
+    estimated part (``nvml+estimate``, only when asked for) is ``estimated`` as a whole, and its scope
+    says which part is which."""
 
     def __init__(self, parts: list[EnergySource]) -> None:
         self.parts = parts
         self.meter_name = "+".join(p.meter_name for p in parts)
-        self.label = "measured-counter" if all(p.label == "measured-counter" for p in parts) else "measured-sampled"
+        self.label = weakest_label([p.label for p in parts])
         self.source = " + ".join(p.source for p in parts)
-        self.scope = " + ".join(p.scope for p in parts)
+        if len({p.label for p in parts}) > 1:
+            self.scope = " + ".join(f"{p.scope} [{p.label}]" for p in parts)
+        else:
+            self.scope = " + ".join(p.scope for p in parts)
         intervals = [p.update_interval_s for p in parts if p.update_interval_s]
         self.update_interval_s = max(intervals) if intervals else None
         rates = [p.rate_hz for p in parts if p.rate_hz]
@@ -469,4 +540,71 @@ class CombinedEnergy(EnergySource):
     def describe(self) -> dict[str, Any]:
         out = super().describe()
         out["parts"] = [p.describe() for p in self.parts]
+        return out
+
+
+#: Prefix of a rail entry holding a source reported beside the total, not added to it.
+NOT_IN_TOTAL = "not-in-total:"
+
+
+class BesideEnergy(EnergySource):
+    """A total, with other sources reported beside it and never added (the chain entry ``a&b``).
+
+    The window's energy, provenance and scope are the total's; each source beside it is measured over
+    the same window and written to the rails as ``not-in-total:<meter>`` (with its own provenance and
+    scope in run.json), e.g. a laptop's GPU board energy measured by NVML with the CPU's share estimated
+    beside it when RAPL is unreadable. Failures of a source beside the total never touch the total.
+    """
+
+    def __init__(self, total: EnergySource, beside: list[EnergySource]) -> None:
+        self.total = total
+        self.beside = beside
+        self.meter_name = "&".join([total.meter_name, *(b.meter_name for b in beside)])
+        self.label = total.label
+        self.source = total.source
+        names = ", ".join(f"{NOT_IN_TOTAL}{b.meter_name} ({b.label}: {b.scope})" for b in beside)
+        self.scope = f"{total.scope}; reported beside it, not in this total: {names}"
+        self.update_interval_s = total.update_interval_s
+        self.rate_hz = total.rate_hz
+        self.basis = total.basis
+        self.max_power_w = total.max_power_w
+
+    def start(self) -> None:
+        for part in (self.total, *self.beside):
+            part.start()
+
+    def close(self) -> None:
+        for part in (self.total, *self.beside):
+            part.close()
+
+    def edge(self) -> list[Any]:
+        return [part.edge() for part in (self.total, *self.beside)]
+
+    def short_threshold_s(self) -> float:
+        return self.total.short_threshold_s()
+
+    def measure(self, start_token: Any, end_token: Any, start_ns: int, end_ns: int) -> EnergyResult:
+        result = self.total.measure(start_token[0], end_token[0], start_ns, end_ns)
+        if result.energy_j is not None:
+            result.provenance, result.scope = self.provenance, self.scope
+        for part, a, b in zip(self.beside, start_token[1:], end_token[1:], strict=True):
+            found = part.measure(a, b, start_ns, end_ns)
+            if found.energy_j is not None:
+                result.rails_j[f"{NOT_IN_TOTAL}{part.meter_name}"] = found.energy_j
+        return result
+
+    def sampled_memory(self, start_ns: int, end_ns: int) -> tuple[int | None, int | None]:
+        return self.total.sampled_memory(start_ns, end_ns)
+
+    def trim(self, before_ns: int) -> None:
+        for part in (self.total, *self.beside):
+            trim = getattr(part, "trim", None)
+            if trim is not None:
+                trim(before_ns)
+
+    def describe(self) -> dict[str, Any]:
+        out = self.total.describe()
+        out["meter"] = self.meter_name
+        out["scope"] = self.scope
+        out["beside"] = [part.describe() for part in self.beside]
         return out

@@ -1,11 +1,13 @@
 """The sampler process: ``python -m edgebench.profiler.sampler_child --spec JSON --out FILE --rate-hz R``.
 
 Runs apart from the training process (a thread would lose its rate whenever the trainer holds the GIL).
-It rebuilds the power meter from its JSON spec, prints one JSON status line on stdout (``ready`` with
-the channel names, or ``error`` with the reason), then appends fixed-size little-endian records
-``(monotonic_ns: int64, channel values: float64...)`` to FILE at the requested rate. A failed read is
-recorded as NaN and its message written to stderr as ``<monotonic_ns>\\t<message>``. It stops when its
-standard input closes (the profiler closed it, or the profiler's process died).
+It rebuilds the power meter (or a value reader, such as RAPL's wrap watcher) from its JSON spec, prints
+one JSON status line on stdout (``ready`` with the channel names, or ``error`` with the reason), then
+appends fixed-size little-endian records ``(monotonic_ns: int64, channel values: float64...)`` to FILE
+at the requested rate. A power meter's channels are ``power_w`` then ``rail:<name>``; a value reader's
+are ``value:<name>``. A failed read is recorded as NaN and its message written to stderr as
+``<monotonic_ns>\\t<message>``. It stops when its standard input closes (the profiler closed it, or the
+profiler's process died).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import struct
 import sys
 import time
 
-from edgebench.meters.registry import power_meter_from_spec
+from edgebench.meters.base import PowerMeter, ValueReader
+from edgebench.meters.registry import reader_from_spec
 
 MEMINFO_CHANNELS = ("mem_available_bytes", "nvmap_bytes")
 
@@ -43,6 +46,24 @@ def _meminfo(path: str) -> tuple[float, float]:
     return avail, nvmap
 
 
+def _first_read(meter: PowerMeter | ValueReader) -> tuple[list[str], list[float]]:
+    """The channel names (rails, or values) and the first record's values."""
+    if isinstance(meter, PowerMeter):
+        rails = meter.read_rails_w()
+        return list(rails), [meter.total_w(rails), *rails.values()]
+    values = meter.read_values()
+    return list(values), list(values.values())
+
+
+def _read(meter: PowerMeter | ValueReader, names: list[str]) -> list[float]:
+    """One record's values, in channel order (a rail missing from this reading is NaN)."""
+    if isinstance(meter, PowerMeter):
+        rails = meter.read_rails_w()
+        return [meter.total_w(rails), *(rails.get(r, math.nan) for r in names)]
+    values = meter.read_values()
+    return [values.get(name, math.nan) for name in names]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edgebench.profiler.sampler_child")
     parser.add_argument("--spec", required=True, help="JSON spec of the power meter")
@@ -52,15 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        meter = power_meter_from_spec(json.loads(args.spec))
+        meter = reader_from_spec(json.loads(args.spec))
         meter.probe()
-        rails = meter.read_rails_w()
-        first_total = meter.total_w(rails)
+        names, first = _first_read(meter)
     except Exception as exc:  # any failure here is reported to the parent, which labels the meter unavailable
         print(json.dumps({"status": "error", "reason": f"{type(exc).__name__}: {exc}"}), flush=True)
         return 3
-    rail_names = list(rails)
-    channels = ["power_w", *(f"rail:{r}" for r in rail_names)]
+    if isinstance(meter, PowerMeter):
+        channels = ["power_w", *(f"rail:{r}" for r in names)]
+    else:
+        channels = [f"value:{name}" for name in names]
     if args.meminfo:
         channels += MEMINFO_CHANNELS
     fmt = record_format(len(channels))
@@ -80,18 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     selector.register(sys.stdin.fileno(), selectors.EVENT_READ)
     period_s = 1.0 / args.rate_hz
     last_error = ""
-    pending: tuple[int, float, dict[str, float]] | None = (time.monotonic_ns(), first_total, rails)
+    pending: tuple[int, list[float]] | None = (time.monotonic_ns(), first)
     next_t = time.monotonic()
     try:
         while True:
             if pending is None:
                 before = time.monotonic_ns()
                 try:
-                    rails = meter.read_rails_w()
-                    total = meter.total_w(rails)
+                    values = _read(meter, names)
                     last_error = ""
                 except Exception as exc:  # a mid-run failure becomes a NaN sample plus a message
-                    rails, total = {}, math.nan
+                    values = [math.nan] * (len(names) + (1 if isinstance(meter, PowerMeter) else 0))
                     message = f"{type(exc).__name__}: {exc}"
                     if message != last_error:
                         sys.stderr.write(f"{time.monotonic_ns()}\t{message}\n")
@@ -99,10 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                         last_error = message
                 after = time.monotonic_ns()
                 stamp = after if meter.self_paced else (before + after) // 2
-                pending = (stamp, total, rails)
-            stamp, total, rails = pending
+                pending = (stamp, values)
+            stamp, values = pending
             pending = None
-            values = [total, *(rails.get(r, math.nan) for r in rail_names)]
             if args.meminfo:
                 values += _meminfo(args.meminfo)
             os.write(fd, struct.pack(fmt, stamp, *values))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.devices.detect import ProfileSelection, select_profile
-from edgebench.devices.profiles import DeviceProfile
+from edgebench.devices.profiles import DeviceProfile, parse_meter_choice
 from edgebench.meters.base import CounterMeter, MeterOptions, MeterUnavailable, PowerMeter, sysfs_root
 from edgebench.meters.external import ExternalPowerLog
 from edgebench.meters.registry import METER_NAMES, open_meter
@@ -24,6 +24,7 @@ from edgebench.profiler.comm import estimate_comm, link_basis
 from edgebench.profiler.contention import ContentionMeter, describe_load, host_load
 from edgebench.profiler.energy import (
     MAX_DROPPED_SAMPLE_SHARE,
+    BesideEnergy,
     CombinedEnergy,
     CounterEnergy,
     EnergySource,
@@ -110,9 +111,10 @@ def resolve_energy(settings: ProfilerSettings, profile: DeviceProfile) -> Energy
     options = meter_options(settings, profile)
     attempts: list[dict[str, str]] = []
     for choice in meter_chain(settings, profile):
+        total, beside = parse_meter_choice(choice)
         parts: list[EnergySource] = []
         try:
-            for name in choice.split("+"):
+            for name in total:
                 parts.append(open_source(name, options, profile, settings.max_dropped_sample_share))
         except (MeterUnavailable, OSError, ValueError) as exc:  # a broken sensor must not stop the run
             for p in parts:
@@ -120,8 +122,17 @@ def resolve_energy(settings: ProfilerSettings, profile: DeviceProfile) -> Energy
             reason = str(exc) if isinstance(exc, MeterUnavailable) else f"{type(exc).__name__}: {exc}"
             attempts.append({"meter": choice, "status": "unavailable", "reason": reason})
             continue
-        source = parts[0] if len(parts) == 1 else CombinedEnergy(parts)
+        source: EnergySource = parts[0] if len(parts) == 1 else CombinedEnergy(parts)
         source.max_power_w = profile.max_power_w  # a CombinedEnergy's too (each part has it already)
+        extra = []
+        for name in beside:  # reported beside the total, never added; one that fails is only noted
+            try:
+                extra.append(open_source(name, options, profile, settings.max_dropped_sample_share))
+            except (MeterUnavailable, OSError, ValueError) as exc:
+                beside_it = f"{name} (beside {'+'.join(total)})"
+                attempts.append({"meter": beside_it, "status": "unavailable", "reason": str(exc)})
+        if extra:
+            source = BesideEnergy(source, extra)
         attempts.append({"meter": choice, "status": "used"})
         source.attempts = attempts
         return source

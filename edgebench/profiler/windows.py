@@ -6,7 +6,8 @@ end, integrates the sampler's power samples over the window. Each window records
 clock), peak host and accelerator memory, energy (gross, and net of idle power when an idle baseline is
 known), mean power, the achieved sample rate and largest gap for sampled sources, the CPU other
 processes used meanwhile (:mod:`edgebench.profiler.contention`), and flags such as ``short-window``,
-``contended`` or ``implausible``. Every value carries provenance; nothing is reported as a number that
+``contended``, ``implausible`` or ``negative-net-energy``. Memory provenance is decided when a window
+closes (CUDA may start inside it). Every value carries provenance; nothing is reported as a number that
 was not measured or explicitly estimated.
 """
 
@@ -24,6 +25,9 @@ from edgebench.profiler.idle import IdleBaseline
 from edgebench.profiler.memory import CudaPeakMemory, HostPeakMemory, MeminfoMemory
 
 NO_METER = "unavailable: no energy meter configured"
+#: Flag of a window whose energy net of idle is below zero: it drew less than the idle baseline, so the
+#: baseline is stale or was measured under other conditions (power mode, temperature, background load).
+NEGATIVE_NET_FLAG = "negative-net-energy"
 DISABLED = "unavailable: profiler disabled (profiler.enabled: false)"
 
 
@@ -188,7 +192,6 @@ class Profiler:
             self._fold_peaks(extra=record)
             self._host.reset()
             self._cuda.reset()
-            record.memory_provenance = self.memory_provenance
             opened.energy_token = self.energy.edge()
         if self.contention is not None:
             opened.cpu_mark = self.contention.mark(refresh=not self._open)
@@ -207,6 +210,9 @@ class Profiler:
             if self.enabled:
                 end_token = self.energy.edge()
                 self._fold_peaks()
+                # decided now, not at the start: CUDA may have started inside the window, and the peaks
+                # just folded in are then CUDA's (its allocator counts from its own start)
+                record.memory_provenance = self.memory_provenance
                 self._finish_energy(record, opened.energy_token, end_token)
                 avail, nvmap = self.energy.sampled_memory(record.start_ns, record.end_ns)
                 _fold_meminfo(record, avail, nvmap)
@@ -233,6 +239,8 @@ class Profiler:
         if result.energy_j is not None and self.idle is not None:
             record.idle_power_w = self.idle.power_w
             record.energy_net_j = result.energy_j - self.idle.power_w * record.duration_s
+            if record.energy_net_j < 0:
+                record.flags.append(NEGATIVE_NET_FLAG)
 
     def _finish_contention(self, record: WindowRecord, start: CpuMark | None, end: CpuMark | None) -> None:
         assert self.contention is not None

@@ -3,11 +3,17 @@
 #   EB_SUPERLINK=10.0.0.2:8000 EB_PARTITION_ID=2 EB_NUM_PARTITIONS=3 runners/devices/laptop.sh
 # Needs: Python >= 3.11, torch (CPU or CUDA wheel), edgebench[flower]. RAPL energy counters are
 # root-only on most kernels (docs/flower.md says how to open them, and the trade-off).
+# Energy on this class (profile laptop-nvidia-gpu, docs/measurement.md "Meter chains"): with NVML and a
+# readable RAPL, GPU board + CPU package, both measured. With RAPL root-only (the usual case) the energy
+# column is the GPU board alone, measured by NVML; the CPU's share is *estimated* and reported beside it
+# (energy_rails_j `not-in-total:estimate`), never added. Only without NVML does energy fall back to RAPL
+# alone, and without both to the estimate.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/common.sh"
 
 check_python
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader >&2 || true
+# RAPL root-only: the CPU is then estimated beside the measured GPU (see above), not measured.
 for f in /sys/class/powercap/intel-rapl:0/energy_uj; do
     [[ -e "$f" && ! -r "$f" ]] && echo "warning: $f is root-only: energy falls back to the estimate (docs/flower.md)" >&2
 done

@@ -23,6 +23,8 @@ SYSFS = REPO / "tests" / "fixtures" / "sysfs"
 REQUIRED = {
     "jetson-nano",
     "jetson-xavier-nx",
+    "jetson-agx-xavier",
+    "jetson-thor",
     "jetson-orin-nano",
     "jetson-orin-nx",
     "jetson-agx-orin",
@@ -76,7 +78,8 @@ def _write(tmp_path: Path, name: str, changes: dict) -> Path:
         ({"sampling.rate": 5}, "sampling.rate: unknown key"),
         ({"sampling.rate_hz": "fast"}, "sampling.rate_hz: Input should be a valid number"),
         ({"meters": ["rapl", "thermometer"]}, "meters[1]: unknown meter 'thermometer'"),
-        ({"meters": ["rapl+estimate"]}, "meters[0]: an estimate cannot be added to measured meters"),
+        ({"meters": ["rapl&rapl"]}, "meters[0]: meter listed twice in 'rapl&rapl'"),
+        ({"meters": ["rapl&toaster"]}, "meters[0]: unknown meter 'toaster'"),
         ({"network.tx_power_w": None}, "network: give both tx_power_w and rx_power_w"),
         ({"network": KeyError}, "network: Field required"),
         ({"torch.dtype": "float64"}, "torch.dtype: Input should be 'float32', 'float16' or 'bfloat16'"),
@@ -107,10 +110,17 @@ def test_profile_by_path_and_profiles_dir_override(tmp_path: Path, monkeypatch: 
     ("board", "profile"),
     [
         ("jetson-nano-jp4", "jetson-nano"),
+        ("jetson-xavier-nx-jp4", "jetson-xavier-nx"),
         ("jetson-xavier-nx-jp5", "jetson-xavier-nx"),
+        ("jetson-agx-xavier-jp4", "jetson-agx-xavier"),
+        ("jetson-agx-xavier-jp5", "jetson-agx-xavier"),
+        ("jetson-orin-nano-jp5", "jetson-orin-nano"),
         ("jetson-orin-nano-jp6", "jetson-orin-nano"),
         ("jetson-orin-nx-jp5", "jetson-orin-nx"),
+        ("jetson-orin-nx-jp6", "jetson-orin-nx"),
         ("jetson-agx-orin-jp5", "jetson-agx-orin"),
+        ("jetson-agx-orin-jp6", "jetson-agx-orin"),
+        ("jetson-thor-jp7", "jetson-thor"),
         ("jetson-unknown", "jetson-generic"),
         ("raspberry-pi-5", "raspberry-pi-5"),
         ("raspberry-pi-4", "raspberry-pi-4"),
@@ -161,3 +171,49 @@ def test_sysfs_root_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_host_info_still_works() -> None:
     info = host_info()
     assert info["logical_cpus"] >= 1 and info["memory_total_bytes"] > 0 and "cuda_available" in info
+
+
+@pytest.mark.parametrize(
+    ("total", "message"),
+    [
+        # jetson-stats issue #51: the Nano's input rail already contains the GPU and CPU rails
+        (["POM_5V_IN", "POM_5V_GPU", "POM_5V_CPU"], "POM_5V_IN is the board's input and already contains"),
+        (["VDD_IN", "VDD_SOC"], "VDD_IN is the board's input and already contains VDD_SOC"),
+        # NVIDIA's AGX Orin table: VDDQ_VDD2_1V8AO is inside VIN_SYS_5V0
+        (["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO"], "VDDQ_VDD2_1V8AO is inside VIN_SYS_5V0"),
+    ],
+)
+def test_rail_maps_that_count_power_twice_are_rejected(tmp_path: Path, total: list[str], message: str) -> None:
+    path = _write(tmp_path, "bad", {"name": "bad", "rails": {"total": total, "components": [], "scope": "x"}})
+    with pytest.raises(ProfileError, match=rf"bad.yaml: rails: .*{message}"):
+        load_profile_file(path)
+
+
+def test_agx_orin_total_is_the_three_top_level_rails_not_one_and_not_four() -> None:
+    rails = get_profile("jetson-agx-orin").rails
+    assert rails is not None
+    assert rails.total == ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0"]  # not VIN_SYS_5V0 alone (jetson-stats #344)
+    assert rails.components == ["VDDQ_VDD2_1V8AO"]  # inside VIN_SYS_5V0: reported, never added
+
+
+def test_onboard_sensors_say_they_do_not_see_the_carrier_board() -> None:
+    """Every Jetson module total excludes the carrier board (USB, NVMe, fan), and says so; Thor's INA238
+    sits on the carrier board's input, so its scope says the opposite."""
+    for name, profile in load_profiles().items():
+        if not name.startswith("jetson-") or name == "jetson-generic":
+            continue
+        assert profile.rails is not None and profile.rails.total, name
+        scope = profile.rails.scope
+        if name == "jetson-thor":
+            assert "carrier board" in scope and "excludes the carrier board" not in scope
+        else:
+            assert "excludes the carrier board" in scope, name
+
+
+def test_laptop_chain_measures_the_gpu_and_reports_an_estimated_cpu_beside_it() -> None:
+    from edgebench.devices.profiles import parse_meter_choice
+
+    chain = get_profile("laptop-nvidia-gpu").meters
+    assert chain == ["nvml+rapl", "nvml&estimate", "rapl", "estimate"]
+    assert parse_meter_choice("nvml&estimate") == (["nvml"], ["estimate"])
+    assert parse_meter_choice("nvml+rapl") == (["nvml", "rapl"], [])

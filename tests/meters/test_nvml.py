@@ -6,13 +6,25 @@ library actually throws.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
 
 import pynvml
 import pytest
 
 from edgebench.meters import MeterReadError, MeterUnavailable
-from edgebench.meters.nvml import NvmlEnergyMeter, NvmlPowerMeter, open_nvml, visible_nvml_indices
+from edgebench.meters.nvml import (
+    AVERAGED_POWER_WINDOW_S,
+    POWER_UPDATE_S,
+    NvmlEnergyMeter,
+    NvmlPowerMeter,
+    open_nvml,
+    visible_nvml_indices,
+)
+
+NVML_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "nvml"
 
 
 @dataclass
@@ -22,6 +34,14 @@ class FakeGpu:
     energy_mj: int | None = 1_000_000  # None: NOT_SUPPORTED (pre-Volta)
     power_mw: int | None = 50_000
     uuid_supported: bool = True
+    arch: int | None = pynvml.NVML_DEVICE_ARCH_AMPERE  # None: NOT_SUPPORTED
+    instant_supported: bool = False  # NVML_FI_DEV_POWER_INSTANT answers (newer drivers)
+
+
+@dataclass
+class _FieldValue:
+    nvmlReturn: int
+    value: SimpleNamespace
 
 
 @dataclass
@@ -35,6 +55,10 @@ class FakeNvml:
 
     NVMLError = pynvml.NVMLError
     NVML_ERROR_NOT_SUPPORTED = pynvml.NVML_ERROR_NOT_SUPPORTED
+    NVML_SUCCESS = pynvml.NVML_SUCCESS
+    NVML_FI_DEV_POWER_INSTANT = pynvml.NVML_FI_DEV_POWER_INSTANT
+    NVML_DEVICE_ARCH_AMPERE = pynvml.NVML_DEVICE_ARCH_AMPERE
+    NVML_DEVICE_ARCH_UNKNOWN = pynvml.NVML_DEVICE_ARCH_UNKNOWN
 
     def nvmlInit(self) -> None:
         if self.init_error is not None:
@@ -68,6 +92,24 @@ class FakeNvml:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
         return handle.power_mw
 
+    def nvmlDeviceGetArchitecture(self, handle: FakeGpu) -> int:
+        if handle.arch is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return handle.arch
+
+    def nvmlDeviceGetFieldValues(self, handle: FakeGpu, fields: list) -> list[_FieldValue]:
+        """Like the real call: success overall, with a return code per field."""
+        out = []
+        for field_id in fields:
+            ok = (
+                field_id == pynvml.NVML_FI_DEV_POWER_INSTANT
+                and handle.instant_supported
+                and handle.power_mw is not None
+            )
+            code = pynvml.NVML_SUCCESS if ok else pynvml.NVML_ERROR_NOT_SUPPORTED
+            out.append(_FieldValue(code, SimpleNamespace(uiVal=handle.power_mw if ok else 0)))
+        return out
+
 
 def _two_gpus() -> FakeNvml:
     return FakeNvml(
@@ -99,9 +141,32 @@ def test_without_energy_counter_falls_back_to_power_polling() -> None:
     assert meter.spec() == {"meter": "nvml", "mode": "power", "uuids": ["GPU-cccc"]}
 
 
-def test_jetson_style_nvml_is_unavailable_with_the_reason() -> None:
-    # JetPack 6 exposes "Orin (nvgpu)": nvmlInit works, every read answers NOT_SUPPORTED.
-    nvml = FakeNvml([FakeGpu("Orin (nvgpu)", "", energy_mj=None, power_mw=None, uuid_supported=False)])
+def jetson_nvml() -> FakeNvml:
+    """NVML as a Jetson Orin on JetPack 6/7 answers it (tests/fixtures/nvml/jetson-orin-nvgpu.json)."""
+    recorded = json.loads((NVML_FIXTURES / "jetson-orin-nvgpu.json").read_text())
+    gpus = []
+    for dev in recorded["devices"]:
+
+        def answers(key: str, dev: dict = dev) -> bool:
+            return dev[key] != "NotSupported"
+
+        gpus.append(
+            FakeGpu(
+                dev["name"],
+                "",
+                energy_mj=1_000 if answers("total_energy_consumption") else None,
+                power_mw=5_000 if answers("power_usage") else None,
+                uuid_supported=answers("uuid"),
+                arch=None,
+                instant_supported=answers("power_instant_field"),
+            )
+        )
+    return FakeNvml(gpus)
+
+
+def test_jetson_nvml_is_unavailable_with_the_reason() -> None:
+    # JetPack 6/7 expose "Orin (nvgpu)": nvmlInit works, every power and energy read answers NOT_SUPPORTED.
+    nvml = jetson_nvml()
     with pytest.raises(MeterUnavailable) as err:
         open_nvml(nvml=nvml, environ={})
     message = str(err.value)
@@ -174,3 +239,35 @@ def test_energy_counter_stepping_backwards_is_refused_not_subtracted() -> None:
     assert "GPU 0 stepped back from 1002000 to 500 mJ" in meter.implausible_reason
     nvml.gpus[0].energy_mj += 1_000
     assert meter.read_energy_j() == pytest.approx(3.0)  # counts on from the new value
+
+
+@pytest.mark.parametrize(
+    ("gpu", "interval_s", "source"),
+    [
+        # Ampere and newer (except GA100): nvmlDeviceGetPowerUsage is a 1 s moving average
+        (FakeGpu("NVIDIA GeForce RTX 3060 Laptop GPU", "GPU-a", energy_mj=None), 1.0, "1 s moving average"),
+        (
+            FakeGpu("NVIDIA H100", "GPU-h", energy_mj=None, arch=pynvml.NVML_DEVICE_ARCH_HOPPER),
+            1.0,
+            "1 s moving average",
+        ),
+        (FakeGpu("Tesla P100", "GPU-p", energy_mj=None, arch=pynvml.NVML_DEVICE_ARCH_PASCAL), 0.1, "instantaneous"),
+        (FakeGpu("NVIDIA A100-SXM4-40GB", "GPU-g", energy_mj=None), 0.1, "instantaneous"),  # GA100
+        (FakeGpu("mystery", "GPU-m", energy_mj=None, arch=None), 1.0, "1 s moving average"),  # unknown: assume it
+        # the instantaneous field wherever the driver answers it
+        (FakeGpu("NVIDIA RTX 4090", "GPU-i", energy_mj=None, instant_supported=True), 0.1, "POWER_INSTANT"),
+    ],
+)
+def test_power_polling_states_the_sensor_interval_of_its_architecture(
+    gpu: FakeGpu, interval_s: float, source: str
+) -> None:
+    meter = open_nvml(nvml=FakeNvml([gpu]), environ={})
+    assert isinstance(meter, NvmlPowerMeter)
+    assert meter.update_interval_s == interval_s and source in meter.source
+    assert meter.read_power_w() == pytest.approx(50.0)
+    assert AVERAGED_POWER_WINDOW_S == 1.0 and POWER_UPDATE_S == 0.1
+
+
+def test_energy_counter_is_preferred_over_instantaneous_power() -> None:
+    gpu = FakeGpu("NVIDIA RTX 4090", "GPU-i", instant_supported=True)
+    assert isinstance(open_nvml(nvml=FakeNvml([gpu]), environ={}), NvmlEnergyMeter)

@@ -147,3 +147,89 @@ def test_without_a_max_power_every_backwards_step_is_a_wrap(x86: Path) -> None:
     start = meter.read_energy_j()
     _set(x86, "intel-rapl:0", 4_000_000_000)
     assert meter.read_energy_j() - start == pytest.approx((262143328850 - 1_000_000_000) / 1e6)
+
+
+AMD_RANGE_UJ = 65532610987  # tests/fixtures/sysfs/x86-rapl-amd (SOURCES.md)
+
+
+def test_amd_range_is_the_kernels_32_bit_counter_times_amds_energy_unit() -> None:
+    """The kernel computes max_energy_range_uj as 0xffffffff x the energy unit (nJ, truncated) / 1000:
+    2^-16 J on AMD (about 65.5 kJ: 5 minutes at 225 W), 2^-14 J on most Intel parts (about 262 kJ)."""
+    assert 0xFFFFFFFF * (10**9 // 2**16) // 1000 == AMD_RANGE_UJ
+    assert 0xFFFFFFFF * (10**9 // 2**14) // 1000 == 262143328850
+    meter = RaplMeter(SYSFS / "x86-rapl-amd", ["package"], max_power_w=225.0)
+    meter.probe()
+    assert [z.max_range_uj for z in meter.zones] == [AMD_RANGE_UJ]
+    assert meter.wrap_period_s() == pytest.approx(291.3, abs=0.1)  # seconds at 225 W
+
+
+def _amd_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "sys"
+    shutil.copytree(SYSFS / "x86-rapl-amd", root)
+    return root
+
+
+def test_wraps_between_edges_are_counted_from_the_watchers_reads(tmp_path: Path) -> None:
+    """Ten minutes at 220 W is 132 kJ: two AMD wraps inside one window. Read only at the edges the counter
+    looks like it advanced by 132 kJ - 2 x 65.5 kJ; with the watcher's reads every second nothing is lost."""
+    root = _amd_tree(tmp_path)
+    counter = root / "class" / "powercap" / "intel-rapl:0" / "energy_uj"
+    counter.write_text("0\n")
+    clock = _Clock()
+    meter = RaplMeter(root, ["package"], max_power_w=400.0, clock_ns=clock)
+    meter.probe()
+    t0 = clock.ns
+    watched: list[tuple[int, list[float]]] = []
+    meter.attach_watch(lambda: [watched.pop(0) for _ in range(len(watched))])
+    start = meter.read_energy_j()
+    for second in range(1, 600):  # the watcher's reads, one per second
+        watched.append((t0 + second * 10**9, [float(220_000_000 * second % AMD_RANGE_UJ)]))
+    clock.ns = t0 + 600 * 10**9
+    counter.write_text(f"{220_000_000 * 600 % AMD_RANGE_UJ}\n")
+    assert meter.read_energy_j() - start == pytest.approx(132_000.0)
+    assert meter.implausible_readings == 0 and meter.unverified_spans == 0
+
+
+def test_a_span_longer_than_one_wrap_period_is_counted_as_unverified(tmp_path: Path) -> None:
+    root = _amd_tree(tmp_path)
+    counter = root / "class" / "powercap" / "intel-rapl:0" / "energy_uj"
+    counter.write_text("0\n")
+    clock = _Clock()
+    meter = RaplMeter(root, ["package"], max_power_w=400.0, clock_ns=clock)  # wrap period 164 s at 400 W
+    meter.probe()
+    meter.read_energy_j()
+    clock.ns += 100 * 10**9
+    counter.write_text("22000000000\n")
+    meter.read_energy_j()
+    assert meter.unverified_spans == 0  # 100 s: no whole wrap can hide in it
+    clock.ns += 600 * 10**9
+    counter.write_text("23000000000\n")
+    meter.read_energy_j()
+    assert meter.unverified_spans == 1
+    assert "went unread for 600 s, longer than one wrap period" in meter.unverified_reason
+    assert "65532.6 J / 400 W = 163.8 s" in meter.unverified_reason
+
+
+def test_the_meter_asks_to_be_watched_often_enough(tmp_path: Path) -> None:
+    meter = RaplMeter(SYSFS / "x86-rapl-amd", ["package"], max_power_w=1200.0)
+    meter.probe()
+    wanted = meter.watch()
+    assert wanted is not None
+    spec, rate_hz = wanted
+    assert spec == {"meter": "rapl-watch", "files": [str(SYSFS / "x86-rapl-amd/class/powercap/intel-rapl:0/energy_uj")]}
+    assert rate_hz >= 8 / (AMD_RANGE_UJ / 1e6 / 1200.0)  # 8 reads per wrap period at 1200 W (54.6 s)
+    assert RaplMeter(SYSFS / "x86-rapl-amd", ["package"]).watch() is None  # not probed: nothing to watch
+
+
+def test_the_watcher_reads_raw_counters(tmp_path: Path) -> None:
+    from edgebench.meters.registry import reader_from_spec
+
+    root = _amd_tree(tmp_path)
+    meter = RaplMeter(root, ["package"], max_power_w=225.0)
+    meter.probe()
+    watch = reader_from_spec(meter.watch()[0])
+    watch.probe()
+    assert watch.read_values() == {"zone0": 64930873566.0}
+    (root / "class" / "powercap" / "intel-rapl:0" / "energy_uj").write_text("")  # caught mid-rewrite
+    with pytest.raises(MeterReadError, match="expected an integer"):
+        watch.read_values()

@@ -14,17 +14,39 @@ RECORDINGS = COMMANDS / "vcgencmd"
 FAKE_VCGENCMD = str(COMMANDS / "fake_vcgencmd")
 RAILS = {"3V7_WL_SW", "3V3_SYS", "1V8_SYS", "DDR_VDD2", "DDR_VDDQ", "1V1_SYS", "0V8_SW", "VDD_CORE"}
 RAILS |= {"3V3_DAC", "3V3_ADC", "0V8_AON", "HDMI"}
-# Sums of V x I over the 12 rails, computed independently (awk) from the recordings.
+# Sums of V x I over the 12 rails, computed independently (awk, or a separate script) from the recordings.
 IDLE_W = 1.604559136
 LOAD_W = 4.817648271
+PUBLIC_LOAD_W = 5.921612227144821  # the public capture under CPU load (SOURCES.md): VDD_CORE alone is 4.5 W
 
 
-@pytest.mark.parametrize(("recording", "expected_w"), [("pi5-idle.txt", IDLE_W), ("pi5-load.txt", LOAD_W)])
+@pytest.mark.parametrize(
+    ("recording", "expected_w"),
+    [("pi5-idle.txt", IDLE_W), ("pi5-load.txt", LOAD_W), ("pi5-public-capture.txt", PUBLIC_LOAD_W)],
+)
 def test_recorded_outputs_parse_to_the_right_rails(recording: str, expected_w: float) -> None:
     rails = parse_pmic_read_adc((RECORDINGS / recording).read_text())
     assert {r for r, v in rails.items() if v.amps is not None} == RAILS
     assert rails["EXT5V"].amps is None and rails["BATT"].amps is None  # voltage-only entries
     assert pmic_power_w(rails) == pytest.approx(expected_w, rel=1e-9)
+
+
+def test_public_capture_rails_and_voltage_only_entries() -> None:
+    rails = parse_pmic_read_adc((RECORDINGS / "pi5-public-capture.txt").read_text())
+    assert rails["VDD_CORE"].watts == pytest.approx(5.03652 * 0.8936988)
+    assert rails["EXT5V"].volts == pytest.approx(4.9245) and rails["BATT"].volts == pytest.approx(0.0034188)
+
+
+def test_firmware_rail_name_variants_and_unreadable_values_are_handled() -> None:
+    """Rail names differ between firmware releases (0V8_SW / 0V8_SYS) and a channel may read "nan": the
+    sum covers every pair that reads as numbers, whatever the names."""
+    text = (
+        "   0V8_SYS_A current(6)=0.26935670A\n  VDD_CORE_A current(7)=0.75012000A\n"
+        "   0V8_SYS_V volt(14)=0.80000000V\n  VDD_CORE_V volt(15)=0.72000000V\n      BATT_V volt(25)=nanV\n"
+    )
+    rails = parse_pmic_read_adc(text)
+    assert set(rails) == {"0V8_SYS", "VDD_CORE"}
+    assert pmic_power_w(rails) == pytest.approx(0.2693567 * 0.8 + 0.75012 * 0.72)
 
 
 def test_vdd_core_values() -> None:

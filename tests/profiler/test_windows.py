@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from edgebench.meters.base import CounterMeter, MeterReadError
+from edgebench.meters.estimate import CpuTimeEstimate
 from edgebench.meters.external import ExternalPowerLog
-from edgebench.profiler.energy import CombinedEnergy, CounterEnergy, LogEnergy
+from edgebench.profiler.energy import MISSED_WRAP_FLAG, BesideEnergy, CombinedEnergy, CounterEnergy, LogEnergy
 from edgebench.profiler.idle import IdleBaseline
 from edgebench.profiler.memory import HostPeakMemory, MeminfoMemory, parse_meminfo
-from edgebench.profiler.windows import DISABLED, NO_METER, Profiler
+from edgebench.profiler.windows import DISABLED, NEGATIVE_NET_FLAG, NO_METER, Profiler
 
 
 class ScriptedCounter(CounterMeter):
@@ -91,6 +92,21 @@ def test_net_energy_subtracts_idle_power_times_duration() -> None:
     assert w.energy_net_j == pytest.approx(50.0 - 2.0 * w.duration_s)
 
 
+def test_negative_net_energy_is_flagged() -> None:
+    """A window that drew less than the idle baseline (stale baseline, another power mode) keeps its negative
+    net energy, and says so."""
+    counter = ScriptedCounter([0.0, 0.0, 0.0, 50.0])
+    idle = IdleBaseline(power_w=100.0, source="calibration-file", meter="scripted", scope="test rail")
+    with Profiler(energy=CounterEnergy(counter), idle=idle) as profiler:
+        with profiler.window("quiet") as quiet:
+            pass
+        with profiler.window("busy") as busy:
+            pass
+    assert quiet.energy_net_j is not None and quiet.energy_net_j < 0
+    assert NEGATIVE_NET_FLAG in quiet.flags and quiet.energy_j == 0.0
+    assert busy.energy_net_j > 0 and NEGATIVE_NET_FLAG not in busy.flags
+
+
 def test_measure_idle_uses_the_energy_source() -> None:
     counter = ScriptedCounter([10.0, 13.0])
     waited: list[float] = []
@@ -131,6 +147,104 @@ def test_combined_sources_add_up_and_fail_together() -> None:
             pass
     assert ok.energy_j == pytest.approx(40.0) and ok.energy_provenance.startswith("measured-counter")
     assert bad.energy_j is None and "gpu lost" in bad.energy_provenance
+
+
+class ScriptedWrapCounter(ScriptedCounter):
+    """A counter that, like RAPL, may go unread longer than a wrap period: each reading may say so."""
+
+    def __init__(self, readings: list[tuple[float, bool]]) -> None:
+        super().__init__([j for j, _ in readings])
+        self.gaps = [gap for _, gap in readings]
+
+    def read_energy_j(self) -> float:
+        if self.gaps.pop(0):
+            self.unverified("went unread for 600 s, longer than one wrap period")
+        return super().read_energy_j()
+
+
+def test_windows_where_a_wrap_could_have_been_missed_are_flagged() -> None:
+    counter = ScriptedWrapCounter([(0.0, False), (10.0, True), (10.0, False), (20.0, False)])
+    with Profiler(energy=CounterEnergy(counter)) as profiler:
+        with profiler.window("long") as long:
+            pass
+        with profiler.window("fine") as fine:
+            pass
+    assert MISSED_WRAP_FLAG in long.flags and long.energy_j == pytest.approx(10.0)  # kept, but flagged
+    assert MISSED_WRAP_FLAG not in fine.flags
+
+
+def test_a_source_beside_the_total_is_reported_but_never_added() -> None:
+    gpu = ScriptedCounter([0.0, 16.0])
+    gpu.name, gpu.scope = "gpu", "GPU board"
+    cpu_seconds = iter([1.0, 3.0])
+    cpu = CpuTimeEstimate(4.0, "test", cpu_time_s=lambda: next(cpu_seconds))
+    source = BesideEnergy(CounterEnergy(gpu), [CounterEnergy(cpu)])
+    assert source.meter_name == "gpu&estimate" and source.label == "measured-counter"
+    with Profiler(energy=source) as profiler:
+        with profiler.window("w") as w:
+            pass
+    assert w.energy_j == pytest.approx(16.0)  # the GPU alone
+    assert w.rails_j == {"not-in-total:estimate": pytest.approx(8.0)}  # 2 CPU seconds x 4 W, beside it
+    assert w.energy_provenance.startswith("measured-counter: scripted counter; scope: GPU board; reported beside it")
+    assert "not-in-total:estimate (estimated: CPU cores busy with this process" in w.energy_scope
+
+
+def test_a_sum_with_an_estimate_is_labelled_estimated() -> None:
+    gpu = ScriptedCounter([0.0, 16.0])
+    gpu.name, gpu.scope = "gpu", "GPU board"
+    cpu_seconds = iter([1.0, 3.0])
+    cpu = CpuTimeEstimate(4.0, "test", cpu_time_s=lambda: next(cpu_seconds))
+    combined = CombinedEnergy([CounterEnergy(gpu), CounterEnergy(cpu)])
+    with Profiler(energy=combined) as profiler:
+        with profiler.window("w") as w:
+            pass
+    assert w.energy_j == pytest.approx(24.0) and w.energy_provenance.startswith("estimated: ")
+    assert w.energy_scope.startswith("GPU board [measured-counter] + CPU cores busy with this process")
+    assert w.energy_scope.endswith("[estimated]")
+
+
+class _FakeCuda:
+    """Stands in for CudaPeakMemory; CUDA 'starts' when `start()` is called."""
+
+    present = True
+
+    def __init__(self) -> None:
+        self.available = False
+
+    @property
+    def provenance(self) -> str:
+        return "measured-counter: torch.cuda (fake)" if self.available else "unavailable: CUDA not in use"
+
+    def start(self) -> None:
+        self.available = True
+
+    def synchronize(self) -> None:
+        pass
+
+    def read_bytes(self) -> int | None:
+        return 123_000_000 if self.available else None
+
+    def read_reserved_bytes(self) -> int | None:
+        return 256_000_000 if self.available else None
+
+    def reset(self) -> None:
+        pass
+
+
+def test_cuda_memory_provenance_is_decided_when_the_window_closes() -> None:
+    """A window in which CUDA starts has CUDA peaks: its provenance must not say CUDA is not in use."""
+    profiler = Profiler()
+    cuda = _FakeCuda()
+    profiler._cuda = cuda  # the one accelerator hook of the profiler, faked
+    with profiler.window("client") as client:
+        with profiler.window("download") as before:
+            pass
+        with profiler.window("train") as train:
+            cuda.start()
+    assert before.peak_accel_bytes is None and "CUDA not in use" in before.memory_provenance
+    assert train.peak_accel_bytes == 123_000_000 and train.peak_accel_reserved_bytes == 256_000_000
+    for window in (train, client):
+        assert "accelerator measured-counter: torch.cuda (fake)" in window.memory_provenance, window.name
 
 
 def test_external_log_is_aligned_by_wall_clock(tmp_path: Path) -> None:
