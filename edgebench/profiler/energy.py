@@ -188,6 +188,9 @@ class CounterEnergy(EnergySource):
         wanted = self.meter.watch()
         if wanted is None or (self.watcher is not None and self.watcher.running):
             return
+        if self.watcher is not None:  # one that exited: release its files before starting another
+            self.watcher.stop()
+            self.watcher = None
         spec, rate_hz = wanted
         watcher = SamplerProcess(spec, rate_hz)
         try:
@@ -466,7 +469,30 @@ def weakest_label(labels: list[str]) -> str:
     return "measured-counter" if all(label == "measured-counter" for label in labels) else "measured-sampled"
 
 
-class CombinedEnergy(EnergySource):
+class _PartsEnergy(EnergySource):
+    """A source made of other sources (`parts`), each started, read at every edge, trimmed and closed."""
+
+    parts: list[EnergySource]
+
+    def start(self) -> None:
+        for part in self.parts:
+            part.start()
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+
+    def edge(self) -> list[Any]:
+        return [part.edge() for part in self.parts]
+
+    def trim(self, before_ns: int) -> None:
+        for part in self.parts:
+            trim = getattr(part, "trim", None)
+            if trim is not None:
+                trim(before_ns)
+
+
+class CombinedEnergy(_PartsEnergy):
     """Several sources added up; unavailable if any part is. Labelled by the weakest part: a sum with an
     estimated part (``nvml+estimate``, only when asked for) is ``estimated`` as a whole, and its scope
     says which part is which."""
@@ -484,17 +510,6 @@ class CombinedEnergy(EnergySource):
         self.update_interval_s = max(intervals) if intervals else None
         rates = [p.rate_hz for p in parts if p.rate_hz]
         self.rate_hz = min(rates) if rates else None
-
-    def start(self) -> None:
-        for p in self.parts:
-            p.start()
-
-    def close(self) -> None:
-        for p in self.parts:
-            p.close()
-
-    def edge(self) -> list[Any]:
-        return [p.edge() for p in self.parts]
 
     def measure(self, start_token: Any, end_token: Any, start_ns: int, end_ns: int) -> EnergyResult:
         results = [
@@ -531,12 +546,6 @@ class CombinedEnergy(EnergySource):
                 return found
         return None, None
 
-    def trim(self, before_ns: int) -> None:
-        for p in self.parts:
-            trim = getattr(p, "trim", None)
-            if trim is not None:
-                trim(before_ns)
-
     def describe(self) -> dict[str, Any]:
         out = super().describe()
         out["parts"] = [p.describe() for p in self.parts]
@@ -547,7 +556,7 @@ class CombinedEnergy(EnergySource):
 NOT_IN_TOTAL = "not-in-total:"
 
 
-class BesideEnergy(EnergySource):
+class BesideEnergy(_PartsEnergy):
     """A total, with other sources reported beside it and never added (the chain entry ``a&b``).
 
     The window's energy, provenance and scope are the total's; each source beside it is measured over
@@ -559,6 +568,7 @@ class BesideEnergy(EnergySource):
     def __init__(self, total: EnergySource, beside: list[EnergySource]) -> None:
         self.total = total
         self.beside = beside
+        self.parts = [total, *beside]
         self.meter_name = "&".join([total.meter_name, *(b.meter_name for b in beside)])
         self.label = total.label
         self.source = total.source
@@ -568,17 +578,6 @@ class BesideEnergy(EnergySource):
         self.rate_hz = total.rate_hz
         self.basis = total.basis
         self.max_power_w = total.max_power_w
-
-    def start(self) -> None:
-        for part in (self.total, *self.beside):
-            part.start()
-
-    def close(self) -> None:
-        for part in (self.total, *self.beside):
-            part.close()
-
-    def edge(self) -> list[Any]:
-        return [part.edge() for part in (self.total, *self.beside)]
 
     def short_threshold_s(self) -> float:
         return self.total.short_threshold_s()
@@ -595,12 +594,6 @@ class BesideEnergy(EnergySource):
 
     def sampled_memory(self, start_ns: int, end_ns: int) -> tuple[int | None, int | None]:
         return self.total.sampled_memory(start_ns, end_ns)
-
-    def trim(self, before_ns: int) -> None:
-        for part in (self.total, *self.beside):
-            trim = getattr(part, "trim", None)
-            if trim is not None:
-                trim(before_ns)
 
     def describe(self) -> dict[str, Any]:
         out = self.total.describe()

@@ -7,7 +7,7 @@ appends fixed-size little-endian records ``(monotonic_ns: int64, channel values:
 at the requested rate. A power meter's channels are ``power_w`` then ``rail:<name>``; a value reader's
 are ``value:<name>``. A failed read is recorded as NaN and its message written to stderr as
 ``<monotonic_ns>\\t<message>``. It stops when its standard input closes (the profiler closed it, or the
-profiler's process died).
+profiler's process died). Records are stamped by :func:`stamp_ns`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,23 @@ def _meminfo(path: str) -> tuple[float, float]:
     return avail, nvmap
 
 
+def stamp_ns(meter: PowerMeter | ValueReader, before_ns: int, after_ns: int) -> int:
+    """The stamp of a reading taken between `before_ns` and `after_ns`.
+
+    A self-paced meter's is when it returned (it waited for fresh data); a power meter's is midway. A value
+    reader's (raw counters) is when the read began: a reading stamped after some instant was then taken
+    after it, so the parent, which reads the same counters at window edges and keeps only watcher readings
+    stamped after its own, never takes an older value for a newer one (a counter that seems to step back
+    reads as a wrap, or as implausible). Midway, a read stalled by the scheduler could be stamped after an
+    edge read that it preceded.
+    """
+    if meter.self_paced:
+        return after_ns
+    if isinstance(meter, ValueReader):
+        return before_ns
+    return (before_ns + after_ns) // 2
+
+
 def _first_read(meter: PowerMeter | ValueReader) -> tuple[list[str], list[float]]:
     """The channel names (rails, or values) and the first record's values."""
     if isinstance(meter, PowerMeter):
@@ -75,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         meter = reader_from_spec(json.loads(args.spec))
         meter.probe()
+        before = time.monotonic_ns()
         names, first = _first_read(meter)
+        first_stamp = stamp_ns(meter, before, time.monotonic_ns())
     except Exception as exc:  # any failure here is reported to the parent, which labels the meter unavailable
         print(json.dumps({"status": "error", "reason": f"{type(exc).__name__}: {exc}"}), flush=True)
         return 3
@@ -102,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     selector.register(sys.stdin.fileno(), selectors.EVENT_READ)
     period_s = 1.0 / args.rate_hz
     last_error = ""
-    pending: tuple[int, list[float]] | None = (time.monotonic_ns(), first)
+    pending: tuple[int, list[float]] | None = (first_stamp, first)
     next_t = time.monotonic()
     try:
         while True:
@@ -119,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                         sys.stderr.flush()
                         last_error = message
                 after = time.monotonic_ns()
-                stamp = after if meter.self_paced else (before + after) // 2
-                pending = (stamp, values)
+                pending = (stamp_ns(meter, before, after), values)
             stamp, values = pending
             pending = None
             if args.meminfo:

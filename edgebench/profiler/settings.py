@@ -11,8 +11,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from edgebench.devices.profiles import MeterChoice
+from edgebench.devices.profiles import MeterChoice, parse_meter_choice
 from edgebench.meters.rapl import validate_domains
+
+
+def _meters_in(choice: str) -> list[str]:
+    """Every meter a chain entry names, summed (``a+b``) or beside the total (``a&c``)."""
+    total, beside = parse_meter_choice(choice)
+    return [*total, *beside]
 
 
 class PowerCalibration(BaseModel):
@@ -84,7 +90,7 @@ class ProfilerSettings(BaseModel):
     @classmethod
     def _external_needed(cls, value: str | None, info: ValidationInfo) -> str | None:
         meters = info.data.get("meters") or []
-        if value is None and any("external" in m.split("+") for m in meters):
+        if value is None and any("external" in _meters_in(m) for m in meters):
             raise ValueError("required when meters lists 'external' (path of the CSV power log)")
         return value
 
@@ -99,6 +105,6 @@ class ProfilerSettings(BaseModel):
     @classmethod
     def _replay_needed(cls, value: str | None, info: ValidationInfo) -> str | None:
         meters = info.data.get("meters") or []
-        if value is None and any("replay" in m.split("+") for m in meters):
+        if value is None and any("replay" in _meters_in(m) for m in meters):
             raise ValueError("required when meters lists 'replay'")
         return value

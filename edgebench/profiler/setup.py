@@ -145,11 +145,12 @@ def resolve_energy(settings: ProfilerSettings, profile: DeviceProfile) -> Energy
 def default_idle(profile: DeviceProfile, energy: EnergySource, folder: Path | None = None) -> IdleBaseline | None:
     """The idle baseline that applies without measuring now: a stored calibration for this meter and
     scope, 0 W for the estimate (it has no idle part), or the profile's nominal idle power for its first
-    meter; None if none applies."""
+    meter; None if none applies. Only the estimate alone is 0 W: a sum with an estimated part
+    (``nvml+estimate``) is labelled ``estimated`` too, but its measured part has an idle draw."""
     stored = load_idle(profile.name, folder)
     if stored is not None and stored.meter == energy.meter_name and stored.scope == energy.scope:
         return stored
-    if energy.label == "estimated":
+    if energy.meter_name == "estimate":
         return IdleBaseline(0.0, "estimate-has-no-idle", energy.meter_name, energy.scope, seconds=None)
     if profile.idle_power_w is not None and energy.meter_name == profile.meters[0]:
         return IdleBaseline(

@@ -58,8 +58,9 @@ def test_dram_subzones_are_selected_by_name(x86: Path) -> None:
     assert meter.read_energy_j() == pytest.approx(0.7)
 
 
-def test_permission_denied_is_reported_as_such(x86: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tests run as root here, so chmod would not stop the read: simulate the kernel's EACCES instead.
+def deny_energy_uj(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every ``energy_uj`` read fail as on most kernels since CVE-2020-8694 (root-only). Tests run as
+    root here, so chmod would not stop the read: the kernel's EACCES is simulated instead."""
     real_read_text = Path.read_text
 
     def denied(self: Path, *args, **kwargs) -> str:
@@ -68,6 +69,10 @@ def test_permission_denied_is_reported_as_such(x86: Path, monkeypatch: pytest.Mo
         return real_read_text(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "read_text", denied)
+
+
+def test_permission_denied_is_reported_as_such(x86: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deny_energy_uj(monkeypatch)
     with pytest.raises(MeterUnavailable, match=r"permission denied reading .*energy_uj.*CVE-2020-8694"):
         RaplMeter(x86, ["package"]).probe()
 

@@ -4,7 +4,9 @@ and RAPL read between window edges so that no wrap goes unseen."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -13,15 +15,17 @@ import pytest
 from edgebench.devices.profiles import get_profile
 from edgebench.meters import nvml as nvml_module
 from edgebench.meters.nvml import NvmlPowerMeter
-from edgebench.meters.rapl import RaplMeter
+from edgebench.meters.rapl import RaplMeter, RaplWatch
 from edgebench.meters.registry import open_meter
 from edgebench.profiler.energy import BesideEnergy, CounterEnergy, SampledEnergy
 from edgebench.profiler.sampler import SamplerProcess
+from edgebench.profiler.sampler_child import stamp_ns
 from edgebench.profiler.settings import ProfilerSettings
-from edgebench.profiler.setup import meter_options, resolve_energy
+from edgebench.profiler.setup import default_idle, meter_options, resolve_energy
 from edgebench.profiler.windows import Profiler
 from edgebench.results.rows import format_rails
 from tests.meters.test_nvml import FakeGpu, FakeNvml, jetson_nvml
+from tests.meters.test_rapl import deny_energy_uj
 
 SYSFS = Path(__file__).resolve().parent.parent / "fixtures" / "sysfs"
 
@@ -33,18 +37,10 @@ def _isolated_calibration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.fixture
 def root_only_rapl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The laptop fixture tree with energy_uj root-only, as on most kernels since CVE-2020-8694 (the tests
-    run as root here, so the kernel's EACCES is simulated)."""
+    """The laptop fixture tree with energy_uj root-only, as on most kernels since CVE-2020-8694."""
     root = tmp_path / "sys"
     shutil.copytree(SYSFS / "laptop-nvidia", root)
-    real_read_text = Path.read_text
-
-    def denied(self: Path, *args, **kwargs) -> str:
-        if self.name == "energy_uj":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read_text(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "read_text", denied)
+    deny_energy_uj(monkeypatch)
     return root
 
 
@@ -159,3 +155,72 @@ def test_rapl_is_watched_between_edges_by_a_separate_process(tmp_path: Path) -> 
     finally:
         source.close()
     assert source.watcher is None
+
+
+def test_a_watcher_read_that_began_before_an_edge_read_is_never_taken_for_a_newer_one(tmp_path: Path) -> None:
+    """The watcher read the counter just before an edge read did, then stalled (the trainer had the CPU):
+    stamped midway, its older value would land after the edge's and read as a step back, refused as an
+    implausible wrap, costing the window its energy. Stamped when the read began, it is ordered right."""
+    root = tmp_path / "sys"
+    shutil.copytree(SYSFS / "x86-rapl-amd", root)
+    counter = root / "class" / "powercap" / "intel-rapl:0" / "energy_uj"
+    counter.write_text("1000000000\n")
+    clock_ns = [10**12]
+    meter = RaplMeter(root, ["package"], max_power_w=1000.0, clock_ns=lambda: clock_ns[0])
+    meter.probe()
+    watched: list[tuple[int, list[float]]] = []
+    meter.attach_watch(lambda: [watched.pop(0) for _ in range(len(watched))])
+    watch = RaplWatch([str(counter)])
+    read_began, read_ended = clock_ns[0] + 999_000_000, clock_ns[0] + 1_005_000_000  # stalled for 6 ms
+    older = [1_020_000_000.0]  # what the watcher read at read_began
+    clock_ns[0] += 10**9  # the edge reads 1 ms after the watcher's read began: a newer value
+    counter.write_text("1020020000\n")
+    start = meter.read_energy_j()
+    watched.append((stamp_ns(watch, read_began, read_ended), older))
+    clock_ns[0] += 10**9
+    counter.write_text("1040000000\n")
+    assert meter.read_energy_j() - start == pytest.approx(19.98)
+    assert meter.implausible_readings == 0
+    # midway, the same read would have been taken for a newer value than the edge's, and refused
+    assert (read_began + read_ended) // 2 > 10**12 + 10**9
+
+
+def test_a_sum_with_an_estimate_is_not_given_the_estimates_zero_idle_power(
+    root_only_rapl: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The estimate alone has no idle part (0 W), but `nvml+estimate` is labelled `estimated` too and its GPU
+    board does draw power at idle: net energy must not silently equal gross there."""
+    gpu = FakeGpu("NVIDIA GeForce RTX 3060 Laptop GPU", "GPU-aaaa", energy_mj=1_000_000)
+    monkeypatch.setattr(nvml_module, "_import_nvml", lambda: FakeNvml([gpu]))
+    profile = get_profile("laptop-nvidia-gpu")
+    summed = resolve_energy(ProfilerSettings(sysfs_root=str(root_only_rapl), meters=["nvml+estimate"]), profile)
+    assert summed.label == "estimated"
+    assert default_idle(profile, summed, tmp_path) is None  # no calibration stored: none known
+    estimate = resolve_energy(ProfilerSettings(sysfs_root=str(root_only_rapl), meters=["estimate"]), profile)
+    idle = default_idle(profile, estimate, tmp_path)
+    assert idle is not None and idle.power_w == 0.0 and idle.source == "estimate-has-no-idle"
+
+
+@pytest.mark.parametrize("entry", ["external", "nvml+external", "nvml&external"])
+def test_an_external_meter_anywhere_in_a_chain_entry_needs_its_log(entry: str) -> None:
+    with pytest.raises(ValueError, match="required when meters lists 'external'"):
+        ProfilerSettings(meters=[entry])
+
+
+def test_a_watcher_that_exited_is_released_and_replaced_on_restart(tmp_path: Path) -> None:
+    root = tmp_path / "sys"
+    shutil.copytree(SYSFS / "x86-rapl-amd", root)
+    meter = RaplMeter(root, ["package"], max_power_w=1000.0)
+    meter.probe()
+    source = CounterEnergy(meter, max_power_w=1000.0)
+    source.start()
+    try:
+        old = source.watcher
+        assert old is not None and old.pid is not None
+        os.kill(old.pid, signal.SIGKILL)  # the watcher dies (our own child process)
+        old._proc.wait(timeout=10)
+        source.start()
+        assert source.watcher is not old and source.watcher is not None and source.watcher.running
+        assert not Path(old._folder).exists()  # the dead one's files are gone, not left for the collector
+    finally:
+        source.close()
