@@ -9,8 +9,20 @@ from pathlib import Path
 import edgebench
 
 
+def _add_set_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one field of the file, validated as the file is; VALUE is YAML; repeatable "
+        "(e.g. --set federation.rounds=3 --set methods.0.r0=8)",
+    )
+
+
 def _add_run_arguments(run: argparse.ArgumentParser) -> argparse.ArgumentParser:
     run.add_argument("config", type=Path, help="experiment YAML file")
+    _add_set_argument(run)
     run.add_argument("--out", type=Path, help="run directory to create (default: <output.dir>/<name>-<time>)")
     run.add_argument("--resume", type=Path, help="continue the run in this directory from its last round")
     run.add_argument("--methods", help="comma-separated method labels to run (default: all in the file)")
@@ -43,8 +55,56 @@ RUN_VALUE_OPTIONS = tuple(
 )
 
 
+#: One or two examples per command, shown at the end of its --help (None: `edgebench --help`).
+EXAMPLES: dict[str | None, list[str]] = {
+    None: [
+        "edgebench run runners/configs/quickstart.yaml --report   # FedARA vs LoRA, about 2 min on 2 cores",
+        "edgebench run runners/configs/smoke.yaml --set federation.rounds=1",
+        "edgebench doctor                                         # which energy meters work here, and why",
+    ],
+    "run": [
+        "edgebench run runners/configs/quickstart.yaml --report",
+        "edgebench run runners/configs/smoke.yaml --methods lora,fedara --set federation.rounds=3 --set methods.0.r=4",
+    ],
+    "partition": ["edgebench partition runners/configs/quickstart.yaml --set partition.alpha=0.1"],
+    "report": [
+        "edgebench report runs/quickstart-*                      # one report from every quickstart run",
+        "edgebench report runs/seed0 runs/seed1 --baseline lora-r12 --target-accuracy 0.8 --out reports/seeds",
+    ],
+    "doctor": ["edgebench doctor", "edgebench doctor --json --config runners/configs/quickstart.yaml"],
+    "devices": ["edgebench devices", "edgebench devices --json"],
+    "calibrate": ["edgebench calibrate --seconds 60", "edgebench calibrate --device raspberry-pi-5 --no-store"],
+    "project": [
+        "edgebench project runners/fleets/mixed-edge.yaml --runs runs/quickstart-* --out reports/fleet --report"
+    ],
+    "server": [
+        "edgebench server runners/configs/quickstart.yaml --out runs/orin-vs-pi "
+        "--superlink 127.0.0.1:8000 --root-certificates certs/ca.pem"
+    ],
+    "client": [
+        "edgebench client --superlink 10.0.0.2:8000 --partition-id 0 --num-partitions 3 "
+        "--root-certificates certs/ca.pem --auth-key keys/jetson"
+    ],
+}
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps one-paragraph descriptions as argparse does; keeps text with line breaks (the examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+
+def _examples(command: str | None) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[command])
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgebench", description=edgebench.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="edgebench", description=edgebench.__doc__, epilog=_examples(None), formatter_class=_HelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"edgebench {edgebench.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -52,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 
     part = sub.add_parser("partition", help="print the per-client label counts a config produces")
     part.add_argument("config", type=Path, help="experiment YAML file")
+    _add_set_argument(part)
 
     from edgebench.profiler.commands import add_measurement_commands
 
@@ -61,24 +122,72 @@ def _parser() -> argparse.ArgumentParser:
 
     add_report_arguments(sub.add_parser("report", help="HTML + Markdown report (tables, figures) from run directories"))
 
+    from edgebench.projection.cli import add_project_arguments
+
+    add_project_arguments(
+        sub.add_parser(
+            "project", help="project measured runs onto a large fleet: time, energy, bytes (docs/projection.md)"
+        )
+    )
+
     from edgebench.fl.flower.cli import add_flower_commands
 
     add_flower_commands(sub)
+    for name, command in sub.choices.items():
+        if name in EXAMPLES:
+            command.epilog, command.formatter_class = _examples(name), _HelpFormatter
     return parser
 
 
+#: What the heartbeat says while a command works (after FIRST_HEARTBEAT_S without output, then every
+#: HEARTBEAT_S; a command that ends sooner, error exits included, prints only its own lines).
+WORKING = {
+    "run": "importing torch and transformers",
+    "partition": "importing torch, loading and partitioning the data",
+    "report": "reading the runs, drawing the figures",
+    "project": "projecting the runs onto the fleet",
+    "doctor": "checking meters, devices and packages",
+    "devices": "matching device profiles",
+    "calibrate": "measuring idle power",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    with _command_progress(argv) as progress:
+        return _main(argv, progress)
+
+
+def _command_progress(argv: list[str]):
+    """The progress of this command, made before torch is imported: its heartbeat speaks within seconds
+    whatever the imports cost. Silent for --help, --quiet and the Flower commands (which log their own)."""
+    from edgebench.fl.progress import FIRST_HEARTBEAT_S, HEARTBEAT_S, Progress
+
+    command = argv[0] if argv else None
+    quiet = command not in WORKING or bool({"-h", "--help", "--quiet"} & set(argv))
+    progress = Progress(quiet=quiet, heartbeat_s=HEARTBEAT_S, first_heartbeat_s=FIRST_HEARTBEAT_S)
+    if not quiet:
+        progress.status(f"edgebench {command}: {WORKING[str(command)]}")
+    return progress
+
+
+def _main(argv: list[str], progress) -> int:
     from edgebench.profiler.threads import config_path_of_run, preset_from_config_file
 
     # OMP_WAIT_POLICY must be in the environment before torch loads its OpenMP runtime (docs/measurement.md)
-    config_path = config_path_of_run(sys.argv[1:] if argv is None else argv, RUN_VALUE_OPTIONS)
+    config_path = config_path_of_run(argv, RUN_VALUE_OPTIONS)
     if config_path is not None:
         preset_from_config_file(config_path)
     args = _parser().parse_args(argv)
+    progress.quiet = progress.quiet or bool(getattr(args, "quiet", False))  # also `--qu`, as argparse reads it
     if args.command == "report":
         from edgebench.report.cli import report_command
 
         return report_command(args)
+    if args.command == "project":
+        from edgebench.projection.cli import project_command
+
+        return project_command(args)
     if args.command in ("server", "client"):
         from edgebench.fl.flower.cli import flower_command
 
@@ -94,16 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     from edgebench.models import ModelError
 
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, args.set)
         if args.command == "partition":
             return _partition(config)
-        return _run(config, args)
+        return _run(config, args, progress)
     except (ConfigError, DataError, PartitionError, ModelError, ComputeUnavailable) as exc:
         print(f"edgebench: error: {exc}", file=sys.stderr)
         return 2
 
 
-def _run(config, args: argparse.Namespace) -> int:
+def _run(config, args: argparse.Namespace, progress) -> int:
     import signal
 
     from edgebench.fl.run_dir import ResumeError, resolve_run_dir, signals_interrupt
@@ -112,7 +221,7 @@ def _run(config, args: argparse.Namespace) -> int:
     try:
         with signals_interrupt():  # SIGINT and SIGTERM: RunInterrupted, recorded as `interrupted`
             from edgebench.fl.engine import Engine
-            from edgebench.fl.progress import Progress
+            from edgebench.fl.progress import describe_plan
 
             if args.methods:
                 config = config.select_methods([m.strip() for m in args.methods.split(",") if m.strip()])
@@ -120,7 +229,8 @@ def _run(config, args: argparse.Namespace) -> int:
                 config = config.override("device", {"name": args.device}, "--device")
             if args.compute:
                 config = config.override("compute", {"device": args.compute}, "--compute")
-            progress = Progress(quiet=args.quiet)
+            progress.message(f"edgebench run {args.config}: {describe_plan(config)}")
+            progress.status("loading the data, the device profile and the model")
             resume = args.resume is not None
             run_dir = resolve_run_dir(config, args.out, args.resume)
             if args.engine == "flower-sim":
@@ -151,6 +261,7 @@ def _run(config, args: argparse.Namespace) -> int:
         from edgebench.report.build import build_report
 
         out = Path("reports") / run_dir.name if args.report is True else args.report
+        progress.status(f"writing the report into {out}", announce=True)
         baseline = default_baseline((m.label, m.method) for m in config.methods)
         result = build_report([run_dir], out, baseline=baseline)
         print(f"report: {result.html}")
@@ -162,6 +273,8 @@ def _resume_command(args: argparse.Namespace, run_dir: Path) -> str:
     import shlex
 
     argv = ["edgebench", "run", str(args.config), "--resume", str(run_dir)]
+    for item in getattr(args, "set", None) or []:
+        argv += ["--set", item]
     for flag in ("methods", "device", "compute"):
         value = getattr(args, flag, None)
         if value:

@@ -6,12 +6,14 @@ Errors name the file, the field path and what was expected, one line per problem
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import re
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +35,7 @@ from edgebench.methods import get_method, method_names
 from edgebench.methods.base import MethodParams, TrainSettings
 from edgebench.models.config import ModelConfig
 from edgebench.profiler.settings import ProfilerSettings
-from edgebench.yamlfile import YamlFileError, format_loc, read_yaml
+from edgebench.yamlfile import YamlFileError, format_loc, parse_yaml, read_yaml
 
 Loc = tuple[str | int, ...]
 
@@ -176,12 +178,14 @@ class OutputConfig(BaseModel):
 
 
 class MethodEntry(BaseModel):
-    """One method to run: its registry name, an optional unique label, and its parameters."""
+    """One method to run: its registry name, an optional unique label, its own learning rate (`lr`, else
+    `federation.lr`; e.g. one tuned per method, benchmarks/lr_tuning.py) and its parameters."""
 
     model_config = ConfigDict(extra="allow")
 
     method: str
     name: str | None = None
+    lr: float | None = Field(None, gt=0)
     _params: MethodParams | None = PrivateAttr(default=None)
 
     @property
@@ -224,9 +228,22 @@ class ExperimentConfig(BaseModel):
         """The config as loaded, with defaults filled and method params resolved (JSON-safe)."""
         out = self.model_dump(mode="json", exclude={"methods"})
         out["methods"] = [
-            {"method": m.method, "name": m.label, **m.params.model_dump(mode="json")} for m in self.methods
+            # `lr` only when set, so that the hash of a config without per-method rates is unchanged
+            {"method": m.method, "name": m.label, **({"lr": m.lr} if m.lr is not None else {})}
+            | m.params.model_dump(mode="json")
+            for m in self.methods
         ]
         return out
+
+    def train_settings(self, label: str) -> FederationConfig:
+        """The local-training settings of the method labelled `label`: `federation` with the method's own
+        `lr` when it sets one (KeyError for an unknown label)."""
+        entry = next((m for m in self.methods if m.label == label), None)
+        if entry is None:
+            raise KeyError(label)
+        if entry.lr is None:
+            return self.federation
+        return self.federation.model_copy(update={"lr": entry.lr})
 
     def hash(self) -> str:
         """sha256 of the canonical JSON of :meth:`as_dict`."""
@@ -260,14 +277,95 @@ class ExperimentConfig(BaseModel):
         return clone
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate an experiment file; raise one ConfigError listing every problem."""
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read and validate an experiment file, with `overrides` (``KEY.PATH=VALUE`` strings, the CLI's
+    ``--set``) applied to the document first; raise one ConfigError listing every problem."""
     source = Path(path)
     try:
         raw = read_yaml(source)
     except YamlFileError as exc:
         raise ConfigError(str(source), [("", exc.problem)]) from None
-    return parse_config(raw, source)
+    if not overrides:
+        return parse_config(raw, source)
+    raw = apply_overrides(raw, overrides, source)
+    try:
+        return parse_config(raw, source)
+    except ConfigError as exc:
+        raise ConfigError(str(source), _attribute_to_overrides(exc.problems, overrides)) from None
+
+
+def apply_overrides(raw: Any, overrides: Sequence[str], source: Path) -> Any:
+    """A copy of the document `raw` with each ``KEY.PATH=VALUE`` of `overrides` set, in order.
+
+    KEY.PATH names mapping keys and list indices with dots (``methods.0.r0``); a missing mapping on the
+    way is created (the result is validated as a file would be, so an unknown key is still rejected);
+    VALUE is read as YAML (``3``, ``0.01``, ``true``, ``null``, ``[query, value]``). A malformed item, an
+    index past a list's end or a path through a plain value raises ConfigError naming the key path.
+    """
+    if not isinstance(raw, dict):
+        return raw  # parse_config reports a document that is not a mapping
+    doc = copy.deepcopy(raw)
+    problems: list[tuple[str, str]] = []
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(p.strip() for p in parts):
+            problems.append(("", f"--set {item!r}: expected KEY.PATH=VALUE, e.g. --set federation.rounds=3"))
+            continue
+        try:
+            value = parse_yaml(text)
+        except YamlFileError as exc:
+            first_line = exc.problem.splitlines()[0]  # the rest draws the parser's position in the value
+            problems.append((_dotted_to_loc(parts), f"--set value {text!r} is {first_line}"))
+            continue
+        problem = _set_path(doc, [p.strip() for p in parts], value)
+        if problem is not None:
+            problems.append((problem[0], f"{problem[1]} (--set {item})"))
+    if problems:
+        raise ConfigError(str(source), problems)
+    return doc
+
+
+def _set_path(doc: dict[str, Any], parts: list[str], value: Any) -> tuple[str, str] | None:
+    """Set `value` at `parts` inside `doc`; (path, problem) when the path cannot exist."""
+    node: Any = doc
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        here = _dotted_to_loc(parts[: depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit():
+                return here, f"{_dotted_to_loc(parts[:depth])} is a list: name an entry by its index, e.g. 0"
+            index = int(part)
+            if index >= len(node):
+                return here, f"no entry {index}: {_dotted_to_loc(parts[:depth])} has {len(node)} (0..{len(node) - 1})"
+            key: Any = index
+        elif isinstance(node, dict):
+            key = part
+            if not last and node.get(key) is None:
+                node[key] = {}
+        else:
+            where = _dotted_to_loc(parts[:depth])
+            return here, f"{where} is a value ({node!r}), not a section"
+        if last:
+            node[key] = value
+        else:
+            node = node[key]
+    return None
+
+
+def _dotted_to_loc(parts: Sequence[str]) -> str:
+    """``['methods', '0', 'r0']`` -> ``methods[0].r0``, the form of every error's field path."""
+    return format_loc([int(p) if p.isdigit() else p for p in parts])
+
+
+def _attribute_to_overrides(problems: list[tuple[str, str]], overrides: Sequence[str]) -> list[tuple[str, str]]:
+    """Each problem at or under an overridden path, with the ``--set`` item that put the value there."""
+    paths = [(_dotted_to_loc(item.partition("=")[0].strip().split(".")), item) for item in overrides]
+    out = []
+    for path, message in problems:
+        given = [item for loc, item in paths if path == loc or path.startswith((loc + ".", loc + "["))]
+        out.append((path, f"{message} (--set {given[-1]})" if given else message))
+    return out
 
 
 def parse_config(raw: Any, source: Path) -> ExperimentConfig:
@@ -311,7 +409,7 @@ def _resolve_method_params(raw_methods: Any, config: ExperimentConfig | None) ->
         try:
             entry._params = spec.params_model.model_validate(entry.raw_params())
         except ValidationError as exc:
-            problems.extend(_describe_errors(exc, spec.params_model, loc, extra_allowed=("method", "name")))
+            problems.extend(_describe_errors(exc, spec.params_model, loc, extra_allowed=("method", "name", "lr")))
     return problems
 
 

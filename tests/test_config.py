@@ -111,3 +111,70 @@ def test_select_methods_by_label(write_config) -> None:
     assert [m.label for m in config.select_methods(["ffa_lora"]).methods] == ["ffa_lora"]
     with pytest.raises(ConfigError, match="no method labelled 'lora'"):
         config.select_methods(["lora"])
+
+
+# -- command-line overrides (`edgebench run CONFIG --set KEY.PATH=VALUE`) --------------------------------
+
+
+def test_overrides_set_fields_as_yaml_values(write_config) -> None:
+    path = write_config()
+    config = load_config(
+        path,
+        [
+            "federation.rounds=2",
+            "methods.0.r=8",
+            "federation.lr=0.01",
+            "output.checkpoint=false",
+            "federation.local_steps=null",
+            "federation.local_epochs=1",
+            "compute.device=cpu",  # a section the file does not have
+            "methods.1.target_modules=[query, value]",
+        ],
+    )
+    assert (config.federation.rounds, config.methods[0].params.r, config.federation.lr) == (2, 8, 0.01)
+    assert config.output.checkpoint is False and config.compute.device == "cpu"
+    assert (config.federation.local_steps, config.federation.local_epochs) == (None, 1)
+    assert config.methods[1].params.target_modules == ["query", "value"]
+    assert config.source == path
+    assert load_config(path).federation.rounds == 3, "the file itself is untouched"
+    assert config.hash() != load_config(path).hash()
+
+
+def test_later_overrides_win(write_config) -> None:
+    config = load_config(write_config(), ["federation.rounds=2", "federation.rounds=5"])
+    assert config.federation.rounds == 5
+
+
+BAD_OVERRIDES = [
+    (
+        "federation.rounds=many",
+        "federation.rounds: expected a valid integer, unable to parse string as an integer (got 'many') "
+        "(--set federation.rounds=many)",
+    ),
+    (
+        "federation.rounds=0",
+        "federation.rounds: expected greater than or equal to 1 (got 0) (--set federation.rounds=0)",
+    ),
+    ("federation.roundz=3", "federation.roundz: unknown key; expected one of: batch_size, clients_per_round,"),
+    ("federationn.rounds=3", "federationn: unknown key; expected one of: compute, data, device, federation,"),
+    ("methods.0.rank=8", "methods[0].rank: unknown key; expected one of: alpha, dropout,"),
+    ("methods.2.r=8", "methods[2]: no entry 2: methods has 2 (0..1) (--set methods.2.r=8)"),
+    (
+        "methods.lora.r=8",
+        "methods.lora: methods is a list: name an entry by its index, e.g. 0 (--set methods.lora.r=8)",
+    ),
+    ("federation.rounds.max=3", "federation.rounds.max: federation.rounds is a value (3), not a section"),
+    ("federation.rounds", "--set 'federation.rounds': expected KEY.PATH=VALUE, e.g. --set federation.rounds=3"),
+    ("federation.lr=[0.1", "federation.lr: --set value '[0.1' is not valid YAML"),
+    ("federation.num_clients=1", "federation.clients_per_round: must be <= num_clients (got 2 > 1)"),
+]
+
+
+@pytest.mark.parametrize(("item", "message"), BAD_OVERRIDES, ids=[i for i, _ in BAD_OVERRIDES])
+def test_bad_override_names_the_key_path_and_what_was_expected(write_config, item: str, message: str) -> None:
+    path = write_config()
+    with pytest.raises(ConfigError) as info:
+        load_config(path, [item])
+    text = str(info.value)
+    assert f"{path}: {message}" in text, text
+    assert len(text.splitlines()) == 1, text
