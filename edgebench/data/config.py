@@ -20,6 +20,11 @@ class DataConfig(BaseModel):
     to the experiment file; formats registered with `needs_path` require it. `train_file`/`test_file`
     override the per-format default file names inside `path`. When a dataset has no test split,
     `test_fraction` of train is held out (stratified, by `seed` of the experiment).
+
+    `validation_fraction` (default: none) holds out that fraction of the (subsampled) train split, per
+    class and by `seed`, as a validation split: clients never train on it and the global model is
+    evaluated on it instead of the test split (for tuning, e.g. learning rates, without touching the test
+    set); run.json `data.eval_split` says which split a run evaluated on.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -37,6 +42,7 @@ class DataConfig(BaseModel):
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     max_train_examples: int | None = Field(None, gt=0)
     max_test_examples: int | None = Field(None, gt=0)
+    validation_fraction: float | None = Field(None, gt=0.0, lt=1.0)
     trec_fine_labels: bool = False
 
     # Checks that depend on `dataset`: it is declared first, so it is in `info.data` unless it is invalid.

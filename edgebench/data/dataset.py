@@ -43,7 +43,8 @@ class TextDataset:
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    """A train split (partitioned across clients) and a held-out test split (global evaluation)."""
+    """A train split (partitioned across clients), a held-out test split and, when `data.validation_fraction`
+    is set, a validation split carved out of train; the global model is evaluated on :attr:`evaluation`."""
 
     train: TextDataset
     test: TextDataset
@@ -52,3 +53,15 @@ class DatasetSplits:
     notes: list[str] = field(default_factory=list)
     #: The train and the test split's files, when the format knows them (else `source` says where).
     files: tuple[str, str] | None = None
+    #: Held out of the training rows (`data.validation_fraction`); None when the run evaluates on `test`.
+    validation: TextDataset | None = None
+
+    @property
+    def eval_split(self) -> str:
+        """The split the global model is evaluated on: `validation` when there is one, else `test`."""
+        return "validation" if self.validation is not None else "test"
+
+    @property
+    def evaluation(self) -> TextDataset:
+        """The rows of :attr:`eval_split`."""
+        return self.validation if self.validation is not None else self.test

@@ -53,9 +53,15 @@ def stratified_subsample(dataset: TextDataset, n: int, seed: int, stream: str = 
     return dataset.subset(stratified_indices(dataset.labels, n, rng))
 
 
-def stratified_holdout(dataset: TextDataset, fraction: float, seed: int) -> tuple[TextDataset, TextDataset]:
-    """Split into (train, test) with `fraction` of each class in test; classes of one row stay in train."""
-    rng = random.Random(f"edgebench-holdout-{seed}")
+def stratified_holdout(
+    dataset: TextDataset, fraction: float, seed: int, stream: str = ""
+) -> tuple[TextDataset, TextDataset]:
+    """Split into (kept, held out) with `fraction` of each class held out; classes of one row are kept.
+
+    The same seed and stream give the same rows (the test holdout uses the default stream, the validation
+    split `validation`, so the two never coincide by construction of their generators).
+    """
+    rng = random.Random(f"edgebench-holdout-{stream}-{seed}" if stream else f"edgebench-holdout-{seed}")
     test_ix: list[int] = []
     for _, ix in sorted(_by_class(dataset.labels).items()):
         k = min(max(round(len(ix) * fraction), 1), len(ix) - 1) if len(ix) > 1 else 0

@@ -14,10 +14,13 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from torch import nn
 
 from edgebench.config import ExperimentConfig, MethodEntry
-from edgebench.fl.batches import eval_batches, tokenize
+from edgebench.fl.batches import collate, eval_batches, tokenize
 from edgebench.fl.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from edgebench.fl.codec import encode
 from edgebench.fl.executor import ClientExecutor, ClientTask, MethodSession, RoundTask, RunContext, TooFewReplies
@@ -29,7 +32,7 @@ from edgebench.fl.progress import Progress
 from edgebench.fl.run_dir import ResumeError, claim_run_dir, resolve_run_dir, signal_name
 from edgebench.fl.sampling import sample_clients
 from edgebench.methods import get_method
-from edgebench.methods.base import ClientReply, MethodClient, MethodServer, Payload
+from edgebench.methods.base import Batch, ClientReply, MethodClient, MethodServer, Payload, TrainSettings
 from edgebench.methods.common.training import evaluate
 from edgebench.models import resolve_model
 from edgebench.profiler.setup import build_measurement
@@ -59,6 +62,15 @@ class MethodRunSummary:
     wall_s: float
     bytes_total: int
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class CalibratingClient(Protocol):
+    """A client half that measures something once per run for its server half (FedARA's cost-aware
+    allocation: the backward cost of each layer). It returns run.json `methods.<label>.calibration`, whose
+    `params` update the parameters the server is built with, or None when it needs nothing."""
+
+    def calibrate(self, model: nn.Module, batch: Batch, settings: TrainSettings) -> dict[str, Any] | None: ...
 
 
 class Engine:
@@ -198,16 +210,19 @@ class Engine:
 
         started = time.monotonic()
         resolved = resolve_model(self.config.model, data.splits.train.num_labels, self.config.seed)
-        if data.train_tokens is None or data.test_tokens is None:
+        if data.train_tokens is None or data.eval_tokens is None:
             data.train_tokens = tokenize(resolved.tokenizer, data.splits.train, fed.max_seq_len)
-            data.test_tokens = tokenize(resolved.tokenizer, data.splits.test, fed.max_seq_len)
+            data.eval_tokens = tokenize(resolved.tokenizer, data.splits.evaluation, fed.max_seq_len)
         placement = self.placement.placement
         client: MethodClient = spec.client_cls(
             entry.params, self.config.seed, rounds=fed.rounds, local_steps=fed.local_steps, placement=placement
         )
         model = placement.place(client.build(resolved.model))
         self.progress.message(start_summary(entry, resolved.info, model, fed, placement, self.measurement.profile))
-        server: MethodServer = spec.server_cls(entry.params, fed.rounds)
+        previous = meta.methods.get(entry.label) if self.resume else None
+        calibration = self._calibrate(entry, client, model, data, previous.calibration if previous else None)
+        server_params = entry.params.model_copy(update=calibration["params"]) if calibration else entry.params
+        server: MethodServer = spec.server_cls(server_params, fed.rounds)
         server.initialize(client.initial_parameters(model))
         client_states: dict[int, Payload] = {}
         first_round = 1
@@ -222,6 +237,7 @@ class Engine:
             summary=spec.summary,
             params=entry.params.model_dump(mode="json"),
             trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+            calibration=calibration,
         )
         writer.write_meta(meta)
 
@@ -250,6 +266,48 @@ class Engine:
         return MethodRunSummary(
             entry.label, fed.rounds - first_round + 1, final_acc, time.monotonic() - started, total_bytes
         )
+
+    def _calibrate(
+        self,
+        entry: MethodEntry,
+        client: MethodClient,
+        model: nn.Module,
+        data: PreparedData,
+        recorded: dict[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        """What the client half measures once for its server (None when nothing), on one seeded batch of
+        training rows; a resumed run reuses what it recorded, so the server's parameters never change mid-run."""
+        if not isinstance(client, CalibratingClient):
+            return None
+        if recorded is not None:
+            return recorded
+        fed = self.config.federation
+        assert data.train_tokens is not None
+        rows = len(data.train_tokens)
+        picked = np.random.default_rng([self.config.seed, 0]).choice(
+            rows, size=min(fed.batch_size, rows), replace=False
+        )
+        batch = collate(data.train_tokens, sorted(picked.tolist()))
+        with self.profiler.window("layer_costs") as window:
+            calibration = client.calibrate(model, batch, self.config.train_settings(entry.label))
+        if calibration is None:
+            return None
+        flags = window.all_flags()
+        calibration = {
+            **calibration,
+            "wall_s": window.duration_s,
+            "window_flags": flags,
+            "other_cpu_cores": window.other_cpu_cores,
+        }
+        self.progress.message(
+            f"[{entry.label}] measured step costs in {window.duration_s:.1f} s: {calibration['params']}"
+        )
+        if "contended" in flags:
+            self.progress.message(
+                f"[{entry.label}] warning: other processes used {window.other_cpu_cores or 0:.2f} cores while "
+                "measuring step costs; they may be off (declare them in the method's params instead)"
+            )
+        return calibration
 
     # -- one round -------------------------------------------------------------------------
     def _run_round(
@@ -328,14 +386,15 @@ class Engine:
         return accuracy, totals.bytes_down + totals.bytes_up
 
     def _evaluate(self, rnd: int, session: MethodSession, server: MethodServer) -> Evaluation | None:
-        """The global model on the test split, in an ``eval`` window, every `eval_every` rounds and at the last."""
+        """The global model on the evaluation split (test, or validation with `data.validation_fraction`), in an
+        ``eval`` window, every `eval_every` rounds and at the last."""
         fed = self.config.federation
         if rnd % fed.eval_every != 0 and rnd != fed.rounds:
             return None
-        assert session.data.test_tokens is not None
+        assert session.data.eval_tokens is not None
         with self.profiler.window("eval") as window:
             session.client.apply(session.model, server.global_payload())
-            batches = eval_batches(session.data.test_tokens, fed.eval_batch_size)
+            batches = eval_batches(session.data.eval_tokens, fed.eval_batch_size)
             result = evaluate(session.model, batches, self.placement.placement)
         return Evaluation(
             accuracy=result.accuracy,

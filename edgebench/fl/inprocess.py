@@ -30,6 +30,7 @@ class InProcessExecutor(ClientExecutor):
         assert self._run is not None and self._session is not None, "open() and start_method() come first"
         config, measurement, session = self._run.config, self._run.measurement, self._session
         fed = config.federation
+        settings = config.train_settings(session.label)  # the method's own lr, when it sets one
         tokens = session.data.train_tokens
         assert tokens is not None
         outcomes: list[ClientOutcome] = []
@@ -38,7 +39,14 @@ class InProcessExecutor(ClientExecutor):
             batches = client_batches(fed, config.seed, task.round, ask.client_id, indices, tokens)
             state = session.client_states.get(ask.client_id)
             result = run_client_round(
-                session.client, session.model, ask.downlink, batches, fed, state, measurement.profiler, fed.wire_dtype
+                session.client,
+                session.model,
+                ask.downlink,
+                batches,
+                settings,
+                state,
+                measurement.profiler,
+                fed.wire_dtype,
             )
             if result.fit.client_state is not None:  # kept in host memory: one client's state on the GPU at a time
                 session.client_states[ask.client_id] = result.fit.client_state.cpu()

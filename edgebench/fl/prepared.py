@@ -12,22 +12,23 @@ from edgebench.fl.batches import TokenizedSplit
 
 @dataclass
 class PreparedData:
-    """Data shared by every method of a run: splits, partition, and the token ids once tokenized."""
+    """Data shared by every method of a run: splits, partition, and the token ids once tokenized
+    (`eval_tokens`: the split the global model is evaluated on, test or validation)."""
 
     splits: DatasetSplits
     partition: Partition
     train_tokens: TokenizedSplit | None = None
-    test_tokens: TokenizedSplit | None = None
+    eval_tokens: TokenizedSplit | None = None
 
     def num_examples(self, cid: int) -> int:
         """Client `cid`'s training examples (its FedAvg weight)."""
         return len(self.partition.client_indices[cid])
 
     def describe(self) -> dict[str, object]:
-        """run.json `data`."""
+        """run.json `data`: `eval_split` names the split rounds.csv's `eval_*` columns were computed on."""
         from edgebench.data.loaders import label_counts
 
-        return {
+        out: dict[str, object] = {
             "name": self.splits.name,
             "source": self.splits.source,
             "notes": self.splits.notes,
@@ -37,7 +38,12 @@ class PreparedData:
             # examples per label name: the report's majority-class (chance) rate comes from the test counts
             "train_label_counts": label_counts(self.splits.train),
             "test_label_counts": label_counts(self.splits.test),
+            "eval_split": self.splits.eval_split,
         }
+        if self.splits.validation is not None:
+            out["validation_examples"] = len(self.splits.validation)
+            out["validation_label_counts"] = label_counts(self.splits.validation)
+        return out
 
 
 def prepare_data(config: ExperimentConfig) -> PreparedData:

@@ -70,13 +70,22 @@ def git_commit(start: Path | None = None) -> str | None:
 
 @dataclass
 class MethodMeta:
-    """run.json `methods.<label>`."""
+    """run.json `methods.<label>`. `calibration`: what the method measured once before round 1 for its
+    server (FedARA's cost-aware allocation: `source`, `unit`, `cut_step_s`, and the `params` it set, which
+    `params` itself does not show); left out of run.json when nothing was measured."""
 
     method: str
     summary: str
     params: JsonDict
     trainable_parameters: int
     status: str = RUNNING
+    calibration: JsonDict | None = None
+
+    def to_json(self) -> JsonDict:
+        out = dataclasses.asdict(self)
+        if out["calibration"] is None:
+            del out["calibration"]
+        return out
 
 
 @dataclass
@@ -116,7 +125,7 @@ class RunMeta:
             omitted = value is None if f.name in _OPTIONAL_SECTIONS else f.name == "resumed_at" and not value
             if f.name != "extra" and not omitted:
                 out[f.name] = value
-        out["methods"] = {label: dataclasses.asdict(m) for label, m in self.methods.items()}
+        out["methods"] = {label: m.to_json() for label, m in self.methods.items()}
         return {**out, **self.extra}
 
     @classmethod

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -34,3 +37,133 @@ def test_smoke_profile_writes_ratios_against_lora_r0(tmp_path, capsys) -> None:
     assert fedara_spread["total_bytes_vs_lora_r0_mean"] == pytest.approx(fedara_rows["total_bytes_vs_lora_r0"].mean())
     assert fedara_spread["total_bytes_vs_lora_r0_max"] == fedara_rows["total_bytes_vs_lora_r0"].max()
     assert fedara_spread["final_accuracy_std"] == pytest.approx(fedara_rows["final_accuracy"].std(ddof=1))
+
+
+# -- the standard profile -----------------------------------------------------------------------------
+
+RATES = {"fedara": 0.01, "lora-r0": 0.002, "lora-rT": 0.005, "ffa_lora": 0.001, "fedadalora": 0.0005}
+
+
+def _lr_table(path: Path, rates: dict[str, float] = RATES, dataset: str = "ag_news_sample") -> Path:
+    rows = [{"dataset": dataset, "method": m, "lr": lr, "val_accuracy_last30": 0.5} for m, lr in rates.items()]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_the_standard_profile_refuses_to_start_without_its_datasets(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.delenv(paper_claims.DATASETS_ENV, raising=False)
+    out = tmp_path / "out"
+    code = paper_claims.main(["--profile", "standard", "--datasets-dir", str(tmp_path / "nowhere"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs ag_news" in err and "--datasets-dir" in err and paper_claims.DATASETS_ENV in err
+    assert not (out / "runs").exists()
+
+
+def test_the_standard_profile_refuses_to_start_without_a_complete_lr_table(tmp_path: Path, capsys) -> None:
+    args = ["--profile", "standard-smoke", "--out", str(tmp_path / "out")]
+    assert paper_claims.main([*args, "--lr-table", str(tmp_path / "missing.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "learning-rate table not found" in err and "python -m benchmarks.lr_tuning" in err
+    partial = _lr_table(tmp_path / "partial.csv", {k: v for k, v in RATES.items() if k != "fedadalora"})
+    assert paper_claims.main([*args, "--lr-table", str(partial)]) == 2
+    assert "no tuned rate for dataset 'ag_news_sample', method 'fedadalora'" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_standard_smoke_runs_every_method_at_its_tuned_rate_and_summarises_with_the_report_rules(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    args = ["--profile", "standard-smoke", "--seeds", "0", "--out", str(out), "--no-report"]
+    assert paper_claims.main([*args, "--lr-table", str(_lr_table(tmp_path / "lr.csv"))]) == 0
+    run_dir = out / "runs" / "ag_news_sample-a0.5-s0"
+    meta = json.loads((run_dir / "run.json").read_text())
+    rates = {m["name"]: m["lr"] for m in meta["config"]["methods"]}
+    assert rates == {**RATES, paper_claims.ABLATION: RATES["fedara"]}  # the ablation borrows FedARA's rate
+    ablation = meta["methods"][paper_claims.ABLATION]
+    assert ablation["params"]["allocation"] == "cost_aware" and "calibration" in ablation
+
+    summary = (out / "standard.md").read_text()
+    assert "## ag_news_sample-a0.5" in summary and "Ablation, cost-aware allocation against plain FedARA" in summary
+    assert "one seed: no accuracy verdict" in summary or "did not learn" in summary  # the report's rules, one seed
+    comparisons = pd.read_csv(out / "standard_comparisons.csv")
+    totals = pd.read_csv(out / "ratios.csv").set_index("method")["total_bytes"]
+    fedara = comparisons[comparisons["method"] == "fedara"].iloc[0]
+    assert fedara["bytes_ratio"] == pytest.approx(totals["fedara"] / totals["lora-r0"])
+    assert fedara["lr"] == RATES["fedara"]
+    allocations = pd.read_csv(out / "allocations.csv")
+    assert list(allocations["method"]) == ["fedara", paper_claims.ABLATION]
+    ranks = pd.read_csv(run_dir / "ranks.csv")
+    last = ranks[(ranks["method"] == "fedara") & (ranks["round"] == 3)]
+    row = allocations.iloc[0]
+    assert row["active_rank"] == last["rank"].sum() == 2 * 4 and row["pruned_modules"] == (last["rank"] == 0).sum()
+    lowest = min(int(m.split(".layer.")[1].split(".")[0]) for m in last[last["rank"] > 0]["module"])
+    assert row["lowest_trained_layer"] == lowest
+
+    # Completed cells are skipped on re-run: only the tables are recomputed.
+    started = meta["started_at"]
+    assert paper_claims.main([*args, "--lr-table", str(tmp_path / "lr.csv")]) == 0
+    assert json.loads((run_dir / "run.json").read_text())["started_at"] == started
+
+
+def test_run_cells_skips_complete_cells_and_stops_before_one_that_would_not_fit(monkeypatch) -> None:
+    clock = [0.0]
+    done = {"c0"}
+    ran: list[str] = []
+
+    def fake_run(config, run_dir: Path) -> None:
+        ran.append(run_dir.name)
+        done.add(run_dir.name)
+        clock[0] += 3600.0
+
+    monkeypatch.setattr(paper_claims.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(paper_claims, "run_or_resume", fake_run)
+    monkeypatch.setattr(paper_claims, "run_status", lambda d: "complete" if d.name in done else None)
+    cells = [paper_claims.Cell("ag_news", 0.1, s) for s in range(5)]
+    jobs = [(c, None, Path(f"c{i}")) for i, c in enumerate(cells)]
+    left = paper_claims.run_cells(jobs, 2.5, lambda cell: 3600.0, log=lambda _: None)
+    assert ran == ["c1", "c2"]  # c0 was complete; c3 would end at 3 h > 2.5 h
+    assert [c.seed for c in left] == [3, 4]
+    # No estimate at all: the first cell runs, then the mean of those run so far stands in.
+    clock[0], ran[:] = 0.0, []
+    assert [c.seed for c in paper_claims.run_cells(jobs, 1.5, lambda cell: None, log=lambda _: None)] == [4]
+    assert ran == ["c3"]
+
+
+def test_plan_cuts_local_steps_then_evaluation_then_a_setting_in_that_order() -> None:
+    p = paper_claims.PROFILES["standard"]
+    cells = paper_claims.cells_of(p)
+    timings = pd.DataFrame(
+        [
+            {"dataset": d, "method": m, "round_s": 30.0, "eval_s": 10.0, "setup_s": 60.0}
+            for d in p.datasets
+            for m in ("fedara", "lora-r0")
+        ]
+    )
+    options, chosen = paper_claims.plan_cuts(timings, p, cells, budget_h=100.0)
+    # as configured: 12 cells x 2 methods x (25 rounds x 40 s + 60 s) = 25,440 s
+    assert options[0]["hours"] == pytest.approx(12 * 2 * (25 * 40 + 60) / 3600) and chosen is options[0]
+    changes = [o["change"] for o in options]
+    assert changes[1] == "local steps 8 -> 7" and changes[4] == "local steps 8 -> 4"
+    assert changes[5].endswith("evaluation 1000 -> 750 test rows") and changes[6].endswith("1000 -> 500 test rows")
+    assert changes[7] == "as above, without 20 Newsgroups at alpha 0.5"
+    hours = [o["hours"] for o in options]
+    assert hours == sorted(hours, reverse=True)  # every cut saves time
+    _, chosen = paper_claims.plan_cuts(timings, p, cells, budget_h=hours[5] + 1e-9)
+    assert chosen is not None and chosen["flags"] == "--local-steps 4 --max-test-examples 750"
+    assert paper_claims.plan_cuts(timings, p, cells, budget_h=0.01)[1] is None
+
+
+def test_plan_times_one_round_per_method_and_writes_the_estimate_without_running_the_profile(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    # No lr table needed to plan: the rate does not change a round's cost.
+    args = ["--profile", "standard-smoke", "--out", str(out), "--plan", "--lr-table", str(tmp_path / "none.csv")]
+    assert paper_claims.main(args) == 0
+    plan = json.loads((out / "plan.json").read_text())
+    assert {t["method"] for t in plan["timings"]} == {*RATES, paper_claims.ABLATION}
+    assert all(t["round_s"] > 0 and t["eval_examples"] == 40 for t in plan["timings"])
+    per_cell = sum(3 * (t["round_s"] + t["eval_s"]) + t["setup_s"] for t in plan["timings"])
+    assert plan["estimate_hours"] == pytest.approx(2 * per_cell / 3600)  # 2 cells (seeds 0, 1)
+    assert plan["cell_estimate_s"]["ag_news_sample"] == pytest.approx(per_cell)
+    assert "| option | estimate (h) | flags |" in (out / "plan.md").read_text()
+    assert not (out / "runs").exists()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from edgebench.methods.base import FitResult, LocalRound, Payload
+from edgebench.methods.base import Batch, FitResult, LocalRound, Payload, TrainSettings
 from edgebench.methods.common.client import TrainableStateClient
 from edgebench.methods.common.state import load_trainable_state, trainable_state
 from edgebench.methods.common.training import local_train
 from edgebench.methods.fedara.adapter import adapters_of, attach_svd_adapters, make_head_trainable, unwrap
+from edgebench.methods.fedara.calibration import calibrate_step_costs
 from edgebench.methods.fedara.config import FedARAParams
 from edgebench.methods.fedara.importance import ImportanceTracker
 
@@ -25,6 +28,14 @@ class FedARAClient(TrainableStateClient):
         attach_svd_adapters(base_model, self.params, self.seed)
         make_head_trainable(base_model)
         return base_model
+
+    def calibrate(self, model: nn.Module, batch: Batch, settings: TrainSettings) -> dict[str, Any] | None:
+        """The step costs cost-aware allocation needs, measured on `model` with `batch` (run.json
+        `methods.<label>.calibration`, whose `params` the server's parameters take); None when not needed."""
+        if not self.params.needs_calibration:
+            return None
+        costs = calibrate_step_costs(model, batch, settings, self.placement, self.params.calibration_steps)
+        return costs.describe()
 
     def apply(self, model: nn.Module, payload: Payload) -> None:
         """Restructure the adapters to the broadcast ranks (physically), then load the tensors."""

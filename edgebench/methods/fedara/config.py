@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -29,8 +29,22 @@ class FedARAParams(MethodParams):
     r_target: target *average* rank per module; the final budget is r_target x modules (default 4).
     t_init: rounds at the full budget before shrinking (default ceil(0.1 R)).
     t_final: final rounds at the target budget (default ceil(0.2 R)).
-    allocation: `global` (top-b triplets across all modules) or `uniform` (each module keeps its own top
-        b / M; ablation).
+    allocation: `global` (top-b triplets across all modules), `uniform` (each module keeps its own top
+        b / M; ablation) or `cost_aware` (off by default): for every layer k, the top-b triplets of layers
+        >= k; keeps the candidate with the highest importance per unit of local step cost, V / C^cost_weight,
+        where V sums the kept smoothed scores and C = step_base_cost + the layer_backward_cost of every layer
+        from the lowest kept one up (backpropagation stops at the lowest layer holding an adapter), so that
+        when importance is close it frees whole lower layers (docs/fedara.md, "Cost-aware allocation").
+    cost_weight: the exponent w of the cost in V / C^w (cost_aware only; 0 = plain global allocation,
+        1 = importance per unit of cost; default 1).
+    layer_backward_cost: cost of the backward pass through each transformer layer, indexed by the layer
+        number in the module names (cost_aware only; any unit shared with step_base_cost). Unset: measured
+        once per run before round 1 (seconds per local step, see calibration_steps) and recorded in run.json
+        `methods.<label>.calibration`.
+    step_base_cost: cost of a local step whose backward pass stops above every layer (forward pass, head,
+        optimizer step); same unit as layer_backward_cost, declared together with it.
+    calibration_steps: timed local steps per cut when the costs are measured (after one warm-up pass;
+        default 3, median reported).
     allow_revival: false = a dropped triplet is physically removed for good (real savings); true =
         AdaLoRA-style masking, full r0 tensors kept and sent, masked triplets may come back (ablation).
     prune_modules: remove the adapter of a module whose rank reaches 0 (default true); false keeps at
@@ -53,7 +67,11 @@ class FedARAParams(MethodParams):
     r_target: float = Field(4, ge=0)
     t_init: int | None = Field(None, ge=0)
     t_final: int | None = Field(None, ge=0)
-    allocation: Literal["global", "uniform"] = "global"
+    allocation: Literal["global", "uniform", "cost_aware"] = "global"
+    cost_weight: float = Field(1.0, ge=0)
+    layer_backward_cost: list[Annotated[float, Field(ge=0)]] | None = Field(None, min_length=1)
+    step_base_cost: float | None = Field(None, gt=0)
+    calibration_steps: int = Field(3, ge=1)
     allow_revival: bool = False
     prune_modules: bool = True
     module_prune_threshold: float = Field(0.0, ge=0, lt=1)
@@ -81,4 +99,34 @@ class FedARAParams(MethodParams):
             )
         if self.r_target > self.r0:
             problems.append(("r_target", f"must be <= r0 (got {self.r_target} > {self.r0})"))
+        return problems + self.cost_problems()
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Cost-aware allocation without declared costs: they are measured once per run."""
+        return self.allocation == "cost_aware" and self.layer_backward_cost is None
+
+    def cost_problems(self) -> list[tuple[str, str]]:
+        """Settings the cost-aware allocation cannot work with (and costs declared without it)."""
+        declared = (self.layer_backward_cost is None, self.step_base_cost is None)
+        problems = []
+        if declared[0] != declared[1]:
+            missing = "step_base_cost" if declared[1] else "layer_backward_cost"
+            problems.append(
+                (missing, "layer_backward_cost and step_base_cost are declared together (or both left out)")
+            )
+        if self.allocation != "cost_aware":
+            if not all(declared):
+                problems.append(
+                    ("allocation", f"layer costs are used only by allocation: cost_aware (got {self.allocation})")
+                )
+            return problems
+        if self.allow_revival:
+            problems.append(
+                ("allow_revival", "must be false with allocation: cost_aware (masked triplets still backpropagate)")
+            )
+        if not self.prune_modules:
+            problems.append(
+                ("prune_modules", "must be true with allocation: cost_aware (it frees layers by pruning modules)")
+            )
         return problems

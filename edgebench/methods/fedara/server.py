@@ -1,9 +1,9 @@
 """Server half of FedARA: weighted FedAvg over active ranks, score smoothing, budgeted allocation.
 
 After aggregating round t the server keeps the b(t) triplets with the highest smoothed scores
-(globally across modules by default), physically drops the rest from its global state, and prunes
-modules left with rank 0. The next round's downlink carries only the surviving tensors and each
-module's surviving original rank indices.
+(globally across modules by default; per module, or per unit of local step cost as ablations),
+physically drops the rest from its global state, and prunes modules left with rank 0. The next round's
+downlink carries only the surviving tensors and each module's surviving original rank indices.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from edgebench.methods.fedara.adapter import TRIPLET_PARTS, slice_triplets
 from edgebench.methods.fedara.budget import budget_at
 from edgebench.methods.fedara.client import SCORES_SUFFIX
 from edgebench.methods.fedara.config import FedARAParams
+from edgebench.methods.fedara.costs import StepCosts, cost_aware_choice, module_layers
 
 
 def mask_digest(ranks: dict[str, list[int]], mask: dict[str, list[int]] | None) -> str:
@@ -42,6 +43,23 @@ class FedARAServer(MethodServer):
         self.ids: dict[str, list[int]] = {m: list(range(r0)) for m in self.modules}
         self.active: dict[str, list[int]] = {m: list(range(r0)) for m in self.modules}
         self.smoothed: dict[str, torch.Tensor] = {m: torch.zeros(r0, dtype=torch.float32) for m in self.modules}
+        self._init_costs()
+
+    def _init_costs(self) -> None:
+        """Layer of every module and the step costs, for cost-aware allocation (ValueError when unusable)."""
+        self.layers: dict[str, int] = {}
+        self.costs: StepCosts | None = None
+        p = self.params
+        if p.allocation != "cost_aware":
+            return
+        if p.layer_backward_cost is None or p.step_base_cost is None:
+            raise ValueError(
+                "allocation: cost_aware needs layer_backward_cost and step_base_cost (declared, or measured by the "
+                "engine before round 1)"
+            )
+        self.layers = module_layers(self.modules)
+        self.costs = StepCosts(tuple(p.layer_backward_cost), p.step_base_cost)
+        self.costs.check_layers(self.layers.values())
 
     def budget(self, rnd: int) -> int:
         """b(rnd) for this run: b0 = r0 x M, bT = r_target x M, over the configured schedule."""
@@ -115,7 +133,9 @@ class FedARAServer(MethodServer):
     def select(self, budget: int) -> dict[str, list[int]]:
         """The triplets to keep under `budget`, per module (original ids, ascending).
 
-        Highest smoothed score first; ties go to the earlier module, then the lower rank id.
+        Highest smoothed score first; ties go to the earlier module, then the lower rank id. `cost_aware`
+        picks, among those selections restricted to the layers at and above each layer, the one with the most
+        score per unit of local step cost (edgebench.methods.fedara.costs).
         """
         candidates = sorted(self._candidates(), key=lambda c: (-c[0], c[1], c[2]))
         keep: dict[str, list[int]] = {m: [] for m in self.modules}
@@ -128,6 +148,10 @@ class FedARAServer(MethodServer):
             for _, _, rid, m in candidates:
                 if len(keep[m]) < quota.get(m, 0):
                     keep[m].append(rid)
+        elif self.params.allocation == "cost_aware":
+            assert self.costs is not None
+            for _, _, rid, m in cost_aware_choice(candidates, self.layers, budget, self.costs, self.params.cost_weight):
+                keep[m].append(rid)
         else:
             chosen: list[tuple[float, int, int, str]] = []
             if not self.params.prune_modules:
@@ -190,3 +214,4 @@ class FedARAServer(MethodServer):
         self.active = {m: list(v) for m, v in state.meta["active"].items()}
         self.smoothed = {m: state.tensors[f"{m}.smoothed_scores"].float() for m in self.modules}
         self.tensors = {k: v for k, v in state.tensors.items() if not k.endswith(".smoothed_scores")}
+        self._init_costs()

@@ -1,0 +1,247 @@
+"""Learning-rate tuning for the paper-claims benchmark: every method tuned the same way, never on the test set.
+
+For each dataset, one run per learning rate of the grid (5e-4, 1e-3, 2e-3, 5e-3, 1e-2), each holding the
+five compared methods (fedara, lora-r0, lora-rT, ffa_lora, fedadalora) at that rate, one seed, Dirichlet
+alpha 0.1, the standard profile's clients and local steps over a shortened schedule (10 rounds). The
+global model is evaluated on a validation split held out of the training rows (`data.validation_fraction`
+0.1, stratified, seeded; run.json `data.eval_split: validation`), so the test set is never looked at. Each
+method's rate is the one with the highest mean validation accuracy over the last 30 % of rounds (ties: the
+lower rate).
+
+    python -m benchmarks.lr_tuning --datasets-dir DIR                  # writes benchmarks/results/lr_tuning/
+    python -m benchmarks.lr_tuning --datasets-dir DIR --max-hours 2    # in parts: re-run to continue
+
+Writes, under --out: one run directory per (dataset, rate), `grid.csv` (every method x rate: validation
+accuracy over the last 30 % of rounds and at the last round), and, for each dataset whose grid is
+complete, the chosen rates in `lr_table.csv` / `lr_table.md` (what `paper_claims --profile standard`
+reads; a rate at the edge of the grid is marked, since a wider grid might do better). Completed runs are
+skipped on re-run; an interrupted one resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.paper_claims import (
+    DEFAULT_LR_TABLE,
+    LR_GRID,
+    PROFILES,
+    TUNE_ROUNDS,
+    VALIDATION_FRACTION,
+    BenchmarkError,
+    Cell,
+    dataset_paths,
+    experiment,
+    measured_cell_s,
+    run_cells,
+    run_status,
+    tuned_methods,
+    write_config,
+)
+from edgebench.report.metrics import last_share_accuracy
+
+TUNE_ALPHA = 0.1
+
+
+def _rate_text(lr: float) -> str:
+    return f"{lr:g}"
+
+
+def grid_rows(run_dir: Path, dataset: str, lr: float) -> list[dict[str, Any]]:
+    """One row per method of a tuning run: its validation accuracy (last 30 % of rounds, last round)."""
+    meta = json.loads((run_dir / "run.json").read_text())
+    split = (meta.get("data") or {}).get("eval_split")
+    if split != "validation":
+        raise BenchmarkError(f"{run_dir}: evaluated on {split!r}, not on validation rows; tuning never uses test data")
+    rounds = pd.read_csv(run_dir / "rounds.csv")
+    rows = []
+    for label, r in rounds.groupby("method", sort=False):
+        r = r.sort_values("round")
+        rows.append(
+            {
+                "dataset": dataset,
+                "method": label,
+                "lr": lr,
+                "val_accuracy_last30": last_share_accuracy(r),
+                "val_accuracy_final": float(r["eval_accuracy"].dropna().iloc[-1]),
+                "rounds": int(r["round"].max()),
+                "validation_examples": int(meta["data"]["validation_examples"]),
+                "run": run_dir.name,
+            }
+        )
+    return rows
+
+
+def choose(grid: pd.DataFrame, grid_rates: Sequence[float], settings: dict[str, Any]) -> pd.DataFrame:
+    """Per dataset and method, the rate with the best last-30 % validation accuracy (ties: the lower rate),
+    with the runner-up and whether the choice sits at an edge of the grid."""
+    rows = []
+    for (dataset, method), g in grid.groupby(["dataset", "method"], sort=False):
+        ranked = g.sort_values(["val_accuracy_last30", "lr"], ascending=[False, True])
+        best, second = ranked.iloc[0], ranked.iloc[1] if len(ranked) > 1 else None
+        rows.append(
+            {
+                "dataset": dataset,
+                "method": method,
+                "lr": float(best["lr"]),
+                "val_accuracy_last30": float(best["val_accuracy_last30"]),
+                "runner_up_lr": float(second["lr"]) if second is not None else None,
+                "runner_up_val_accuracy_last30": float(second["val_accuracy_last30"]) if second is not None else None,
+                "margin_pts": (
+                    100 * (float(best["val_accuracy_last30"]) - float(second["val_accuracy_last30"]))
+                    if second is not None
+                    else None
+                ),
+                "at_grid_edge": float(best["lr"]) in (min(grid_rates), max(grid_rates)),
+                **settings,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def merged(path: Path, new: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
+    """`new` plus the rows of `path` (an earlier table) for datasets other than `datasets`, so that tuning one
+    dataset at a time never drops another's results."""
+    if not path.is_file():
+        return new
+    old = pd.read_csv(path)
+    return pd.concat([old[~old["dataset"].isin(datasets)], new], ignore_index=True)
+
+
+def table_markdown(table: pd.DataFrame, grid: pd.DataFrame) -> str:
+    lines = [
+        "# Learning rates tuned on validation data",
+        "",
+        "Written by `benchmarks/lr_tuning.py`; read by `benchmarks/paper_claims.py --profile standard`. Validation "
+        "rows are held out of the training split (stratified, seeded); the test set is never evaluated. Choice: the "
+        "highest mean validation accuracy over the last 30 % of rounds (ties: the lower rate).",
+        "",
+        "| dataset | method | chosen lr | val. acc. (last 30 %) | runner-up | margin (pts) | note |",
+        "| --- | --- | ---: | ---: | --- | ---: | --- |",
+    ]
+    for r in table.itertuples(index=False):
+        runner = "-" if pd.isna(r.runner_up_lr) else f"{r.runner_up_lr:g} ({r.runner_up_val_accuracy_last30:.3f})"
+        margin = "-" if pd.isna(r.margin_pts) else f"{r.margin_pts:.1f}"
+        note = "at the edge of the grid" if r.at_grid_edge else ""
+        lines.append(
+            f"| {r.dataset} | {r.method} | {r.lr:g} | {r.val_accuracy_last30:.3f} | {runner} | {margin} | {note} |"
+        )
+    first = table.iloc[0]
+    lines += [
+        "",
+        f"Setting: alpha {first['tuned_alpha']:g}, seed {first['seed']}, {first['rounds']} rounds x "
+        f"{first['local_steps']} local steps, validation fraction {first['validation_fraction']:g}.",
+        "",
+        "Validation accuracy (last 30 % of rounds) by rate:",
+        "",
+    ]
+    pivot = grid.pivot_table(index=["dataset", "method"], columns="lr", values="val_accuracy_last30", sort=False)
+    lines.append("| dataset | method | " + " | ".join(f"{c:g}" for c in pivot.columns) + " |")
+    lines.append("| --- | --- | " + " | ".join("---:" for _ in pivot.columns) + " |")
+    for (dataset, method), values in pivot.iterrows():
+        lines.append(f"| {dataset} | {method} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=["standard", "standard-smoke"], default="standard")
+    parser.add_argument(
+        "--datasets-dir", help="folder holding ag_news/ and 20newsgroups/ (default $EDGEBENCH_DATASETS)"
+    )
+    parser.add_argument("--ag-news")
+    parser.add_argument("--newsgroups")
+    parser.add_argument("--out", type=Path, default=DEFAULT_LR_TABLE.parent)
+    parser.add_argument("--grid", default=",".join(_rate_text(x) for x in LR_GRID), help="comma-separated rates")
+    parser.add_argument("--rounds", type=int, help=f"rounds per tuning run (default min({TUNE_ROUNDS}, the profile's))")
+    parser.add_argument("--alpha", type=float, default=TUNE_ALPHA, help="Dirichlet alpha of the tuning runs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION)
+    parser.add_argument("--datasets", default="", help="only these datasets (comma-separated; default the profile's)")
+    parser.add_argument("--max-hours", type=float, help="stop before a run that would end past this many hours")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return _main(args)
+    except BenchmarkError as exc:
+        print(f"lr_tuning: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(args: argparse.Namespace) -> int:
+    base = PROFILES[args.profile]
+    try:
+        grid_rates = sorted({float(x) for x in args.grid.split(",") if x.strip()})
+    except ValueError:
+        raise BenchmarkError(f"--grid: expected comma-separated numbers (got {args.grid!r})") from None
+    if not grid_rates or min(grid_rates) <= 0:
+        raise BenchmarkError(f"--grid: expected positive rates (got {args.grid!r})")
+    if not 0 < args.validation_fraction < 1:
+        raise BenchmarkError(f"--validation-fraction must lie in (0, 1) (got {args.validation_fraction})")
+    datasets = tuple(x for x in args.datasets.split(",") if x) or base.datasets
+    unknown = [d for d in datasets if d not in base.datasets]
+    if unknown:
+        raise BenchmarkError(
+            f"--datasets: {unknown[0]!r} is not in the {args.profile} profile ({', '.join(base.datasets)})"
+        )
+    rounds = args.rounds or min(TUNE_ROUNDS, base.rounds)
+    p = replace(base, datasets=datasets, rounds=rounds, seeds=(args.seed,), cost_aware_ablation=False, tuned_lr=False)
+    paths = dataset_paths(args, p)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+
+    jobs = []
+    for dataset in datasets:
+        for lr in grid_rates:
+            cell = Cell(dataset, args.alpha, args.seed, suffix=f"-lr{_rate_text(lr)}")
+            doc = experiment(dataset, args.alpha, args.seed, paths, p, lr, validation_fraction=args.validation_fraction)
+            jobs.append((cell, write_config(out, cell.name, doc), out / "runs" / cell.name))
+    run_dirs = [d for _, _, d in jobs]
+    left = run_cells(jobs, args.max_hours, lambda cell: measured_cell_s(run_dirs, cell.dataset))
+
+    rows = []
+    for cell, config, run_dir in jobs:
+        if run_status(run_dir) == "complete":
+            rows += grid_rows(run_dir, cell.dataset, config.federation.lr)
+    if not rows:
+        print("no complete tuning run yet")
+        return 0
+    grid = merged(out / "grid.csv", pd.DataFrame(rows), datasets)
+    grid.to_csv(out / "grid.csv", index=False)
+    complete = [d for d in datasets if len(grid[grid["dataset"] == d]["lr"].unique()) == len(grid_rates)]
+    settings = {
+        "tuned_alpha": args.alpha,
+        "seed": args.seed,
+        "rounds": rounds,
+        "local_steps": p.local_steps,
+        "validation_fraction": args.validation_fraction,
+        "grid": " ".join(_rate_text(x) for x in grid_rates),
+    }
+    if complete:
+        done = grid[grid["dataset"].isin(complete)]
+        missing = sorted(set(tuned_methods(p)) - set(done["method"]))
+        if missing:
+            raise BenchmarkError(f"tuning runs lack method(s) {', '.join(missing)}")
+        table = merged(out / "lr_table.csv", choose(done, grid_rates, settings), complete)
+        table.to_csv(out / "lr_table.csv", index=False)
+        (out / "lr_table.md").write_text(table_markdown(table, grid[grid["dataset"].isin(table["dataset"])]))
+        print((out / "lr_table.md").read_text())
+    if left or len(complete) < len(datasets):
+        pending = [d for d in datasets if d not in complete]
+        print(f"not complete yet: {', '.join(pending)} ({len(left)} run(s) left); re-run the same command to continue")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
