@@ -19,6 +19,36 @@ from edgebench.results.lock import run_dir_in_use
 from edgebench.results.reader import RunFiles, read_run
 from edgebench.results.store import CLIENTS_CSV, PARTITION_CSV, ROUNDS_CSV
 
+#: The engine of a run whose run.json has no `runtime` section (the in-process engine writes none).
+IN_PROCESS = "in-process"
+DROPOUT, REJECTED = "dropout", "rejected"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How many sampled clients of one method's rounds delivered a usable reply."""
+
+    sampled: int  # client rows (one per sampled client per round)
+    dropped: int  # `dropout: ...` (the node was missing, left, failed or timed out)
+    rejected: int  # `rejected: ...` (a reply came back and could not be used)
+    partial_rounds: tuple[int, ...]  # rounds aggregated from fewer clients than were sampled
+
+    @property
+    def complete(self) -> bool:
+        return not self.dropped and not self.rejected
+
+    def text(self) -> str:
+        """e.g. `1 dropout, 0 rejected of 8 sampled clients; partial rounds: 2` ('' when every reply was used)."""
+        if self.complete:
+            return ""
+        rounds = ", ".join(str(r) for r in self.partial_rounds)
+        plural = "" if self.dropped == 1 else "s"
+        return (
+            f"{self.dropped} dropout{plural}, {self.rejected} rejected of {self.sampled} sampled clients; "
+            f"partial round{'s' if len(self.partial_rounds) != 1 else ''}: {rounds}"
+        )
+
+
 # Config sections that do not change what is being compared: seeds are aggregated, devices are
 # compared side by side, methods are compared against each other, output paths are irrelevant.
 SETTINGS_EXCLUDED = ("seed", "device", "methods", "output")
@@ -52,6 +82,24 @@ class RunData(RunFiles):
     @property
     def complete(self) -> bool:
         return self.status == "complete"
+
+    @property
+    def engine(self) -> str:
+        """What ran the clients: run.json `runtime.engine` (`flower-deployment`, `flower-simulation`), else
+        `in-process`."""
+        runtime = self.meta.get("runtime") or {}
+        return str(runtime.get("engine") or IN_PROCESS) if isinstance(runtime, dict) else IN_PROCESS
+
+    def delivery(self, label: str) -> Delivery:
+        """Dropouts, rejected replies and partial rounds of one method (from clients.csv `status`)."""
+        clients, rounds, _ = self.rows(label)
+        done = set(rounds["round"])
+        clients = clients[clients["round"].isin(done)]
+        status = clients["status"].fillna("").astype(str) if "status" in clients else pd.Series("", index=clients.index)
+        dropped = status.str.startswith(DROPOUT)
+        rejected = status.str.startswith(REJECTED)
+        partial = sorted({int(r) for r in clients.loc[dropped | rejected, "round"]})
+        return Delivery(len(clients), int(dropped.sum()), int(rejected.sum()), tuple(partial))
 
     @property
     def usable(self) -> bool:
@@ -142,10 +190,12 @@ class RunData(RunFiles):
             return None
 
     def majority_class(self) -> tuple[float | None, str]:
-        """(majority-class rate, where it came from): test label counts in run.json `data`, else its train
+        """(majority-class rate, where it came from): the evaluated split's label counts in run.json `data`
+        (`eval_split`: test or validation), else its train
         label counts, else those of partition.csv, else 1 / number of labels; (None, why) when none is recorded."""
         data = self.meta.get("data") or {}
-        for key, where in (("test_label_counts", "test split"), ("train_label_counts", "train split")):
+        evaluated = "validation" if data.get("eval_split") == "validation" else "test"
+        for key, where in ((f"{evaluated}_label_counts", f"{evaluated} split"), ("train_label_counts", "train split")):
             counts = data.get(key)
             if isinstance(counts, dict) and sum(counts.values()) > 0:
                 top = max(counts, key=lambda k: counts[k])

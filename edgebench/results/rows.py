@@ -282,10 +282,12 @@ class RoundRow:
     )
     eval_s: float | None = column(SECONDS, "wall time of global evaluation; empty on rounds without evaluation")
     eval_accuracy: float | None = column(
-        FRACTION, "global model on the held-out test split, every `eval_every` rounds and always at the last round"
+        FRACTION,
+        "global model on the evaluation split (run.json `data.eval_split`: the held-out test split, or the validation "
+        "split carved from train), every `eval_every` rounds and always at the last round",
     )
-    eval_loss: float | None = column("nats", "mean cross-entropy of the global model on the held-out test split")
-    eval_examples: int | None = column(COUNT, "test examples evaluated")
+    eval_loss: float | None = column("nats", "mean cross-entropy of the global model on the evaluation split")
+    eval_examples: int | None = column(COUNT, "evaluation-split examples evaluated")
     energy_j: float | None = column(
         JOULES, "sum of the clients' energy when every client was measured; empty otherwise"
     )
