@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import math
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -67,7 +69,8 @@ class Monitor:
     load at start and close (None: skip; windows still flag ``contended`` work).
 
     Nothing is probed or started until :meth:`start`, ``with monitor:`` or the first window. Windows must
-    be ended in reverse order of beginning, from the thread that began them.
+    be ended in reverse order of beginning; while any is open, only the thread that began it may begin or
+    end windows (windows nest, so another thread's would be counted inside it): RuntimeError otherwise.
     """
 
     def __init__(
@@ -97,6 +100,8 @@ class Monitor:
         self._measurement: Measurement = build_measurement(self.settings, device)
         self._measurement.host_sample_s = host_sample_s
         self._open: list[_Open] = []
+        self._lock = threading.RLock()
+        self._owner: int | None = None  # the thread whose windows are open
         self._started = False
         #: Every window that ended normally, in the order they ended (inner windows before outer ones).
         self.windows: list[WindowMeasurement] = []
@@ -185,18 +190,22 @@ class Monitor:
         """
         if not isinstance(name, str) or not name or "/" in name:
             raise ValueError(f"window name must be a non-empty string without '/', got {name!r}")
-        if name in self.open_windows:
-            raise ValueError(f"window {name!r} is already open; nested windows need distinct names")
-        self.start()
-        path = "/".join([*self.open_windows, name])
-        started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        context = self._measurement.profiler.window(name)
-        record = context.__enter__()
-        measurement = WindowMeasurement(
-            window=path, started_at=started_at, record=record, _comm_estimate=self._measurement.comm_estimate
-        )
-        self._open.append(_Open(name, context, measurement))
-        return measurement
+        with self._lock:
+            self._check_thread(name)
+            if name in self.open_windows:
+                raise ValueError(f"window {name!r} is already open; nested windows need distinct names")
+            self.start()
+            path = "/".join([*self.open_windows, name])
+            started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+            context = self._measurement.profiler.window(name)
+            record = context.__enter__()
+            measurement = WindowMeasurement(
+                window=path, started_at=started_at, record=record, _comm_estimate=self._measurement.comm_estimate
+            )
+            if not self._open:
+                self._owner = threading.get_ident()
+            self._open.append(_Open(name, context, measurement))
+            return measurement
 
     def end_window(self, name: str) -> WindowMeasurement:
         """End the window `name` (the innermost open one) and return its complete record.
@@ -210,18 +219,33 @@ class Monitor:
         return measurement
 
     def _end(self, name: str) -> WindowMeasurement:
-        if name not in self.open_windows:
-            open_now = ", ".join(self.open_windows) or "none"
-            raise ValueError(f"no open window called {name!r} (open: {open_now})")
-        inner = self._open[-1]
-        if inner.name != name:
-            raise ValueError(
-                f"window {name!r} cannot end while {inner.name!r}, begun inside it, is open; end that first"
+        with self._lock:
+            self._check_thread(name)
+            if name not in self.open_windows:
+                open_now = ", ".join(self.open_windows) or "none"
+                raise ValueError(f"no open window called {name!r} (open: {open_now})")
+            inner = self._open[-1]
+            if inner.name != name:
+                raise ValueError(
+                    f"window {name!r} cannot end while {inner.name!r}, begun inside it, is open; end that first"
+                )
+            self._open.pop()
+            inner.context.__exit__(None, None, None)
+            inner.measurement.finish()
+            return inner.measurement
+
+    def _check_thread(self, name: str) -> None:
+        if self._open and self._owner != threading.get_ident():
+            raise RuntimeError(
+                f"window {name!r}: windows {', '.join(self.open_windows)} are open in another thread; a monitor's "
+                "windows nest, so they are begun and ended by one thread at a time (wrap the threads' work in one "
+                "window of the thread that starts them)"
             )
-        self._open.pop()
-        inner.context.__exit__(None, None, None)
-        inner.measurement.finish()
-        return inner.measurement
+
+    def _in_own_window(self, name: str) -> bool:
+        """True when this thread has a window called `name` open (a decorated function called recursively)."""
+        with self._lock:
+            return name in self.open_windows and self._owner == threading.get_ident()
 
     @contextmanager
     def window(self, name: str) -> Iterator[WindowMeasurement]:
@@ -245,13 +269,16 @@ class Monitor:
     def measure(self, fn: str | None = None) -> Callable[[F], F]: ...
     def measure(self, fn: F | str | None = None) -> F | Callable[[F], F]:
         """Decorator: every call of the function is a window, named after it (``@monitor.measure``) or as
-        given (``@monitor.measure("train")``). The records go to :attr:`windows` (and `csv`)."""
+        given (``@monitor.measure("train")``). The records go to :attr:`windows` (and `csv`). A recursive
+        call runs inside the outermost call's window (it is not a window of its own)."""
 
         def decorate(func: F, name: str | None = None) -> F:
             label = name or func.__name__
 
             @functools.wraps(func)
             def measured(*args: Any, **kwargs: Any) -> Any:
+                if self._in_own_window(label):
+                    return func(*args, **kwargs)
                 with self.window(label):
                     return func(*args, **kwargs)
 
@@ -268,8 +295,8 @@ class Monitor:
 
         RuntimeError when a window is open or the meter cannot measure idle power.
         """
-        if seconds <= 0:
-            raise ValueError(f"seconds must be > 0, got {seconds}")
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"seconds must be a finite number > 0, got {seconds}")
         if self._open:
             raise RuntimeError(f"calibrate idle power outside any window (open: {', '.join(self.open_windows)})")
         self.start()

@@ -9,6 +9,7 @@ may add (`round`, `client_id`, `num_examples`). Its CSV row uses the results con
 from __future__ import annotations
 
 import csv
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,7 @@ class WindowMeasurement(ClientMeasurement):
                 f"cannot set {', '.join(unknown)}: {why}the cells a caller may set are {', '.join(CALLER_CELLS)}"
             )
         for name, value in cells.items():
-            setattr(self, name, value)
+            setattr(self, name, _caller_cell(name, value))
         self._fill_comm()
         return self
 
@@ -129,6 +130,20 @@ class WindowMeasurement(ClientMeasurement):
     def _require_closed(self) -> None:
         if not self.closed:
             raise RuntimeError(f"window {self.window!r} is still open: its measurement is complete once it ends")
+
+
+def _caller_cell(name: str, value: Any) -> int | float | None:
+    """`value` as the contract's type for `name`: an integer >= 0 (a count or bytes), or a number for
+    `train_loss`; ValueError otherwise. None leaves the cell empty."""
+    if value is None:
+        return None
+    if name == "train_loss":
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+        raise ValueError(f"train_loss must be a number, got {value!r}")
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
 
 
 def append_window_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:

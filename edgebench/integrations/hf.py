@@ -1,7 +1,8 @@
 """A Hugging Face ``TrainerCallback`` that measures a ``Trainer`` with :class:`edgebench.Monitor`.
 
 One window per epoch (``epoch-<k>``), per `every_n_steps` optimizer steps (``steps-<first global step>``;
-its `num_steps` cell says how many) and per evaluation during training (``eval-<global step>``). The
+its `num_steps` cell says how many; a group is cut short by its epoch's end or by an evaluation, so that
+it never includes one) and per evaluation during training (``eval-<global step>``). The
 Trainer has no "evaluation begins" event: an evaluation window opens at the step or epoch end whose
 ``control.should_evaluate`` the Trainer's flow set, and closes at ``on_evaluate``; it covers the logging
 the Trainer does just before evaluating. Wrap a direct ``trainer.evaluate()`` call in
@@ -10,6 +11,7 @@ the Trainer does just before evaluating. Wrap a direct ``trainer.evaluate()`` ca
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -80,7 +82,8 @@ class EdgebenchCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         if self.epochs:
-            self._begin(f"epoch-{round(state.epoch or 0) + 1}", state)
+            # state.epoch is fractional when training resumed mid-epoch: that epoch is still floor(epoch) + 1
+            self._begin(f"epoch-{math.floor((state.epoch or 0) + 1e-6) + 1}", state)
 
     def on_step_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -92,7 +95,8 @@ class EdgebenchCallback(TrainerCallback):
         steps = self._open("steps-")
         if steps is not None and self.every_n_steps is not None:
             done = state.global_step - self._first_step[steps]
-            if done >= self.every_n_steps or state.global_step >= state.max_steps:
+            evaluating = self.evaluations and control.should_evaluate
+            if done >= self.every_n_steps or state.global_step >= state.max_steps or evaluating:
                 self._end(steps, state)
         self._maybe_begin_eval(state, control)
 

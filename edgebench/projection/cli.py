@@ -37,7 +37,9 @@ def project_command(args: argparse.Namespace) -> int:
         if not math.isnan(row.energy_j):
             line += f", {row.energy_j / 3.6e6:.3f} kWh"
         line += f", {(row.bytes_down + row.bytes_up) / 1e9:.3f} GB"
-        if not math.isnan(row.target_accuracy):
+        if not result.projection.meta["methods"][row.method]["measured_accuracy"]:
+            line += "; no measured accuracy (the runs did not evaluate it)"
+        elif not math.isnan(row.target_accuracy):
             line += (
                 f"; target {row.target_accuracy:g} reached at round {int(row.target_round)} "
                 f"after {row.time_to_target_s / 3600:.2f} h"

@@ -26,7 +26,7 @@ ROUND_COLUMNS: list[Column] = [
     _col(
         "costs_round",
         COUNT,
-        "the measured round whose client costs were used (below `model_round` when costs are extrapolated)",
+        "the measured round whose client costs were used (not `model_round` when costs are extrapolated)",
     ),
     _col(
         "status",
@@ -109,7 +109,7 @@ SUMMARY_COLUMNS: list[Column] = [
     _col("method", TEXT, "the method's label"),
     _col("rounds", COUNT, "projected rounds (attempts)"),
     _col("rounds_failed", COUNT, "rounds with fewer than min_replies replies (not aggregated)"),
-    _col("rounds_extrapolated", COUNT, "rounds whose costs were held at the last measured round"),
+    _col("rounds_extrapolated", COUNT, "rounds costed (in part) from another measured round (flagged `extrapolated`)"),
     _col("model_rounds", COUNT, "aggregated rounds"),
     _col("final_accuracy", FRACTION, "`accuracy` after the last projected round (empty when unknown)"),
     _col("target_accuracy", FRACTION, "the fleet file's `target_accuracy` (empty when not given)"),

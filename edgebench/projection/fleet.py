@@ -33,7 +33,8 @@ MAX_CLIENTS, MAX_ROUNDS = 100_000_000, 1_000_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # every number in a fleet file must be finite: an infinite deadline, rate or factor is a mistake
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _number_as_fixed(value: Any) -> Any:
@@ -316,8 +317,13 @@ def _cross_field_problems(fleet: FleetSpec) -> list[Problem]:
             )
     sel = fleet.selection
     if sel.scheme == "random":
+        size = fleet.clients if fleet.clients is not None else sum(c.count or 0 for c in fleet.classes)
         if sel.clients_per_round is None:
             problems.append(("selection.clients_per_round", "required field is missing (scheme random)"))
+        elif sel.clients_per_round > size > 0:
+            problems.append(
+                ("selection.clients_per_round", f"must be <= the fleet's {size} clients (got {sel.clients_per_round})")
+            )
         elif sel.min_replies > sel.clients_per_round:
             problems.append(
                 (

@@ -55,9 +55,11 @@ class RunInfo:
     #: client windows flagged `contended` (other processes were busy): their times and energy are used as
     #: they are, but are not comparable with a quiet machine's (docs/results-contract.md, `window_flags`)
     contended_windows: int = 0
+    #: per method label, the settings that fix its bytes (see `_payload_settings`); not written out
+    payload: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "payload"}
 
 
 @dataclass
@@ -82,7 +84,7 @@ class MeasuredRuns:
 
     def costs_round(self, profile: str, method: str, model_round: int) -> int:
         """The measured round whose costs stand for `model_round`: itself when measured, else the latest
-        measured round before it (costs held, flagged extrapolated), else the first measured round."""
+        measured round before it, else the first measured round (either way flagged extrapolated)."""
         rounds = self.pool_rounds(profile, method)
         at = bisect.bisect_right(rounds, model_round)
         return rounds[at - 1] if at else rounds[0]
@@ -114,6 +116,7 @@ def load_runs(paths: list[Path]) -> MeasuredRuns:
     idle_by_profile: dict[str, list[tuple[float, str]]] = {}
     for path in paths:
         info, clients, rounds = _read_one(Path(path))
+        _check_same_payload(info, infos)
         infos.append(info)
         frames.append(clients)
         accuracy_frames.append(rounds)
@@ -159,14 +162,19 @@ def _read_one(path: Path) -> tuple[RunInfo, pd.DataFrame, pd.DataFrame]:
         raise ProjectionError(str(path), [("", p) for p in run.problems])
     try:
         meta = RunMeta.from_json(run.meta)
-    except (KeyError, TypeError) as exc:
+    except (AttributeError, KeyError, TypeError) as exc:
         raise ProjectionError(str(path), [("run.json", f"malformed ({exc})")]) from None
+    if run.rounds.empty:
+        raise ProjectionError(
+            str(path), [("rounds.csv", "no round recorded (the run ended before its first round closed)")]
+        )
     profile = str((meta.device or {}).get("profile") or "")
     clients = run.clients
     clients = clients[clients["total_s"].notna() & clients["bytes_down"].notna() & clients["bytes_up"].notna()]
     clients = clients[~clients["status"].str.startswith(DROPOUT)].copy()
     if clients.empty:
         raise ProjectionError(str(path), [("clients.csv", "no client with a measured window (total_s, bytes)")])
+    _check_cells(path, clients)
     device = clients["client_device"].where(clients["client_device"] != "", profile)
     if (device == "").any():
         raise ProjectionError(
@@ -185,8 +193,57 @@ def _read_one(path: Path) -> tuple[RunInfo, pd.DataFrame, pd.DataFrame]:
         methods=[m for m in methods if m in set(clients["method"])],
         idle_baseline=measurement.get("idle_baseline"),
         contended_windows=int(clients["window_flags"].str.contains("contended", regex=False).sum()),
+        payload={label: _payload_settings(meta, label) for label in methods},
     )
     return info, clients, run.rounds[["method", "round", "eval_accuracy"]]
+
+
+def _check_cells(path: Path, clients: pd.DataFrame) -> None:
+    """Times and bytes must be finite and >= 0; energy too, when given (a gross energy is never negative)."""
+    for col in ("total_s", "bytes_down", "bytes_up", "energy_j"):
+        values = clients[col].to_numpy(dtype=float)
+        ok = np.isfinite(values) & (values >= 0)
+        if col == "energy_j":
+            ok |= np.isnan(values)  # empty: not measured
+        if not ok.all():
+            row = clients.iloc[int(np.argmin(ok))]
+            where = f"method {row['method']}, round {row['round']}, client {row['client_id']:g}"
+            raise ProjectionError(
+                str(path),
+                [(f"clients.csv {col}", f"expected a finite number >= 0 (got {float(row[col])!r} for {where})")],
+            )
+
+
+def _payload_settings(meta: RunMeta, label: str) -> dict[str, Any]:
+    """What fixes the bytes a method moves: the model, the wire dtype and the method and its parameters."""
+    config = meta.config or {}
+    method = meta.methods.get(label)
+    return {
+        "config.model.name": (config.get("model") or {}).get("name"),
+        "config.federation.wire_dtype": (config.get("federation") or {}).get("wire_dtype", "float32"),
+        f"methods.{label}.method": method.method if method else None,
+        **{f"methods.{label}.params.{k}": v for k, v in (method.params if method else {}).items()},
+    }
+
+
+def _check_same_payload(info: RunInfo, earlier: list[RunInfo]) -> None:
+    """Runs pooled under one method label must move the same bytes: the same model, wire dtype and method
+    parameters (keys one run leaves out or null are not compared)."""
+    for other in earlier:
+        for label in set(info.payload) & set(other.payload):
+            mine, theirs = info.payload[label], other.payload[label]
+            for key in mine.keys() & theirs.keys():
+                if mine[key] is not None and theirs[key] is not None and mine[key] != theirs[key]:
+                    raise ProjectionError(
+                        info.path,
+                        [
+                            (
+                                f"run.json {key}",
+                                f"{mine[key]!r} here but {theirs[key]!r} in {other.path}: runs pooled under method "
+                                f"{label!r} must have the same model, wire dtype and method parameters",
+                            )
+                        ],
+                    )
 
 
 def _pools(clients: pd.DataFrame) -> dict[tuple[str, str], dict[int, Pool]]:

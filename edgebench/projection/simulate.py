@@ -201,7 +201,7 @@ class _Method:
             costs_round = self.runs.costs_round(model.source_profile, self.method, model_round)
             pool = self.runs.pools[(model.source_profile, self.method)][costs_round]
             rows = self.rng.integers(0, len(pool), size=len(ids))
-            picks.append(_Pick(model, ids, pool, rows, costs_round < model_round))
+            picks.append(_Pick(model, ids, pool, rows, costs_round != model_round))
         return total_online, picks
 
     def _replay(self, model_round: int) -> tuple[int, list[_Pick]]:
@@ -209,7 +209,7 @@ class _Method:
         model = self.classes[0]
         costs_round = self.runs.costs_round(model.source_profile, self.method, model_round)
         pool = self.runs.pools[(model.source_profile, self.method)][costs_round]
-        return model.count, [_Pick(model, pool.client_id, pool, np.arange(len(pool)), costs_round < model_round)]
+        return model.count, [_Pick(model, pool.client_id, pool, np.arange(len(pool)), costs_round != model_round)]
 
     def _costs(self, picks: list[_Pick]) -> _Selected:
         parts: dict[str, list[np.ndarray]] = {k: [] for k in _Selected.__dataclass_fields__}
@@ -381,7 +381,7 @@ def _summary(fleet: FleetSpec, method: str, rounds: pd.DataFrame) -> dict[str, A
         "method": method,
         "rounds": len(rounds),
         "rounds_failed": int((rounds["status"] != OK).sum()),
-        "rounds_extrapolated": int((rounds["costs_round"] < rounds["model_round"]).sum()),
+        "rounds_extrapolated": int(rounds["bytes_provenance"].str.contains("extrapolated").sum()),
         "model_rounds": int((rounds["status"] == OK).sum()),
         "final_accuracy": float(rounds["accuracy"].iloc[-1]) if len(rounds) else math.nan,
         "target_accuracy": target if target is not None else math.nan,

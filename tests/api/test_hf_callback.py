@@ -7,7 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    Trainer,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 
 from edgebench.api import WINDOW_CSV_COLUMNS, Monitor
 from edgebench.integrations.hf import EdgebenchCallback
@@ -94,6 +101,24 @@ def test_windows_can_be_switched_off(tmp_path: Path) -> None:
     _trainer(tmp_path, callback, num_train_epochs=2, eval_strategy="epoch").train()
     # 64 / 16 = 4 steps per epoch, 8 in all: groups run across the epoch boundary when epochs are not windows
     assert [(w.window, w.num_steps) for w in callback.windows] == [("steps-1", 3), ("steps-4", 3), ("steps-7", 2)]
+
+
+def test_a_step_group_is_cut_at_an_evaluation_so_it_never_includes_one(tmp_path: Path) -> None:
+    callback = EdgebenchCallback(epochs=False, every_n_steps=3, host_sample_s=None)
+    _trainer(tmp_path, callback, num_train_epochs=1, eval_strategy="steps", eval_steps=2).train()
+    # 4 steps, evaluations after steps 2 and 4: groups of 3 are cut there
+    windows = [(w.window, w.num_steps) for w in callback.windows]
+    assert windows == [("steps-1", 2), ("eval-2", None), ("steps-3", 2), ("eval-4", None)]
+
+
+def test_an_epoch_resumed_midway_keeps_its_number(replay: dict) -> None:
+    with Monitor(**replay, host_sample_s=None) as monitor:
+        callback = EdgebenchCallback(monitor)
+        callback.on_epoch_begin(None, TrainerState(epoch=1.5, global_step=15), TrainerControl())  # type: ignore[arg-type]
+        assert monitor.open_windows == ["epoch-2"]
+        callback.on_epoch_end(None, TrainerState(epoch=2.0, global_step=20), TrainerControl())  # type: ignore[arg-type]
+        callback.on_epoch_begin(None, TrainerState(epoch=2.0, global_step=20), TrainerControl())  # type: ignore[arg-type]
+        assert monitor.open_windows == ["epoch-3"]
 
 
 def test_callback_arguments_are_checked(replay: dict) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -200,6 +201,47 @@ def test_the_decorator_measures_every_call(replay: dict) -> None:
     assert all(w.closed and w.energy_j is not None for w in monitor.windows)
 
 
+def test_a_recursive_decorated_function_is_one_window(replay: dict) -> None:
+    with Monitor(**replay, host_sample_s=None) as monitor:
+
+        @monitor.measure
+        def depth(n: int) -> int:
+            return 0 if n == 0 else 1 + depth(n - 1)
+
+        assert depth(3) == 3 and depth(0) == 0
+    assert [w.window for w in monitor.windows] == ["depth", "depth"]
+
+
+def test_windows_of_another_thread_are_refused_while_this_threads_are_open(replay: dict) -> None:
+    """Windows nest: another thread's window would silently land inside this one's (`outer/theirs`)."""
+    errors: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            monitor.begin_window("theirs")
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    def later() -> None:
+        with monitor.window("later"):
+            _work(100)
+
+    with Monitor(**replay, host_sample_s=None) as monitor:
+        with monitor.window("outer"):
+            worker = threading.Thread(target=other_thread)
+            worker.start()
+            worker.join()
+            assert monitor.open_windows == ["outer"]
+        worker = threading.Thread(target=later)
+        worker.start()
+        worker.join()  # no window open: another thread may measure
+    assert [str(e) for e in errors] == [
+        "window 'theirs': windows outer are open in another thread; a monitor's windows nest, so they are begun "
+        "and ended by one thread at a time (wrap the threads' work in one window of the thread that starts them)"
+    ]
+    assert [w.window for w in monitor.windows] == ["outer", "later"]
+
+
 def test_a_block_that_raises_ends_its_window_without_recording_it(replay: dict, tmp_path: Path) -> None:
     with Monitor(**replay, csv=tmp_path / "w.csv", host_sample_s=None) as monitor:
         with pytest.raises(ZeroDivisionError), monitor.window("outer"), monitor.window("inner"):
@@ -246,6 +288,9 @@ def test_calibrate_idle_now_and_store_it_for_the_next_monitor(replay: dict) -> N
         assert monitor.idle is None and monitor.describe()["idle_note"].startswith("no idle baseline")
         with monitor.window("w"), pytest.raises(RuntimeError, match="calibrate idle power outside any window"):
             monitor.calibrate_idle(0.2)
+        for bad in (0.0, float("nan"), float("inf")):
+            with pytest.raises(ValueError, match="seconds must be a finite number > 0"):
+                monitor.calibrate_idle(bad)
         baseline = monitor.calibrate_idle(0.3, store=True)
         with monitor.window("after") as w:
             _work()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -72,6 +73,18 @@ def test_measured_cells_cannot_be_set_by_the_caller(replay: dict) -> None:
         w.update(energy_j=1.0)
     with pytest.raises(ValueError, match="cannot set epoch: the cells a caller may set are round, client_id"):
         w.update(epoch=1)
+
+
+def test_cells_the_caller_sets_must_have_the_contracts_types(replay: dict) -> None:
+    with Monitor(**replay, host_sample_s=None) as monitor, monitor.window("w") as w:
+        _work()
+    for cell, bad in (("round", "3"), ("num_steps", -1), ("client_id", True), ("bytes_up", 1.5)):
+        with pytest.raises(ValueError, match=f"{cell} must be an integer >= 0, got {bad!r}"):
+            w.update(**{cell: bad})
+    with pytest.raises(ValueError, match="train_loss must be a number, got 'low'"):
+        w.update(train_loss="low")
+    w.update(round=np.int64(2), train_loss=np.float32(0.5), num_steps=None)
+    assert type(w.round) is int and type(w.train_loss) is float and w.num_steps is None
 
 
 def test_an_open_window_has_no_row_yet(replay: dict, tmp_path: Path) -> None:

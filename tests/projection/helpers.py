@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from edgebench.results import CLIENT_COLUMNS, RANK_COLUMNS, ROUND_COLUMNS
+from tests.report.synth import _write_csv
 
 MEASURED = "measured-counter: test meter, whole board"
 PROFILE = "x86-cpu"
@@ -78,14 +77,6 @@ def write_run(
     }
     (path / "run.json").write_text(json.dumps(meta))
     return path
-
-
-def _write_csv(path: Path, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
 
 
 def identical_clients(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,19 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "min_replies above clients_per_round": (
         fleet_dict(selection={"clients_per_round": 5, "min_replies": 6}),
         "selection.min_replies: must be <= clients_per_round (got 6 > 5)",
+    ),
+    "an infinite deadline": (
+        fleet_dict(selection={"clients_per_round": 10, "deadline_s": float("inf")}),
+        "selection.deadline_s: expected a finite number (got inf)",
+    ),
+    "NaN server time": (fleet_dict(server_s=float("nan")), "server_s: expected a finite number (got nan)"),
+    "an infinite over-selection": (
+        fleet_dict(selection={"clients_per_round": 10, "over_selection": float("inf")}),
+        "selection.over_selection: expected a finite number (got inf)",
+    ),
+    "more clients per round than the fleet has": (
+        fleet_dict(clients=50, selection={"clients_per_round": 60}),
+        "selection.clients_per_round: must be <= the fleet's 50 clients (got 60)",
     ),
     "replay with over-selection": (
         fleet_dict(clients=4, selection={"scheme": "replay", "over_selection": 1.2}),
@@ -150,3 +164,56 @@ def test_replay_needs_the_runs_own_number_of_clients(tmp_path: Path, run_dir: Pa
     fleet = fleet_dict(clients=10, selection={"scheme": "replay"})
     code, err, _ = _cli(tmp_path, fleet, [run_dir], capsys)
     assert code == 2 and "classes[0].count: replay needs the run's own 4 clients" in err
+
+
+def _edit_clients(run: Path, row: int, column: str, value: str) -> None:
+    lines = (run / "clients.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[row + 1].split(",")
+    cells[header.index(column)] = value
+    lines[row + 1] = ",".join(cells)
+    (run / "clients.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_runs_that_cannot_cost_a_fleet_exit_2_naming_run_file_and_field(tmp_path: Path, capsys) -> None:
+    def fresh(name: str) -> Path:
+        return write_run(tmp_path / name, methods={"lora": {"rounds": identical_clients(4, 2), "accuracy": [0.5, 0.6]}})
+
+    no_rounds = fresh("no-rounds")
+    (no_rounds / "rounds.csv").write_text((no_rounds / "rounds.csv").read_text().splitlines()[0] + "\n")
+    negative = fresh("negative")
+    _edit_clients(negative, 1, "total_s", "-5")
+    infinite = fresh("infinite")
+    _edit_clients(infinite, 2, "energy_j", "inf")
+    not_a_mapping = fresh("list")
+    (not_a_mapping / "run.json").write_text("[]")
+    expected = {
+        no_rounds: "rounds.csv: no round recorded",
+        negative: "clients.csv total_s: expected a finite number >= 0 (got -5.0 for method lora, round 1, client 1)",
+        infinite: "clients.csv energy_j: expected a finite number >= 0 (got inf for method lora, round 1, client 2)",
+        not_a_mapping: "run.json: malformed",
+    }
+    for run, message in expected.items():
+        code, err, out = _cli(tmp_path, fleet_dict(), [run], capsys)
+        assert code == 2 and err.strip().startswith(f"edgebench: error: {run}: {message}"), err
+        assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_runs_pooled_under_one_method_label_must_move_the_same_bytes(tmp_path: Path, capsys) -> None:
+    """Pooling an fp16-wire run with an fp32 one would mix their byte counts: refused; another seed is fine."""
+    runs = [
+        write_run(tmp_path / name, methods={"lora": {"rounds": identical_clients(4, 2), "accuracy": [0.5, 0.6]}})
+        for name in ("fp32", "fp16", "seed1")
+    ]
+    for run, key, value in ((runs[1], "federation", "float16"), (runs[2], "seed", 1)):
+        meta = json.loads((run / "run.json").read_text())
+        if key == "federation":
+            meta["config"]["federation"]["wire_dtype"] = value
+        else:
+            meta["config"]["seed"] = value
+        (run / "run.json").write_text(json.dumps(meta))
+    code, err, _ = _cli(tmp_path, fleet_dict(), [runs[0], runs[1]], capsys)
+    assert code == 2
+    assert f"{runs[1]}: run.json config.federation.wire_dtype: 'float16' here but 'float32' in {runs[0]}" in err
+    code, _, _ = _cli(tmp_path, fleet_dict(), [runs[0], runs[2]], capsys)
+    assert code == 0

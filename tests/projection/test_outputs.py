@@ -102,6 +102,16 @@ def test_rounds_past_the_measured_ones_hold_the_last_costs_flagged_extrapolated(
     assert math.isnan(summary.loc["lora", "target_round"]), "lora never reaches 0.8"
 
 
+def test_a_round_before_the_first_measured_one_is_costed_from_it_flagged_extrapolated(tmp_path) -> None:
+    """The runs' clients on this profile start at round 2 (as on a Flower run that sampled none in round 1)."""
+    late = [[dict(c, round=2) for c in clients] for clients in identical_clients(4, 2)]
+    run = write_run(tmp_path / "run", methods={"lora": {"rounds": late, "accuracy": [0.5, 0.6]}})
+    rounds = project(parse_fleet(fleet_dict(), tmp_path / "f.yaml"), load_runs([run])).rounds
+    assert list(rounds["costs_round"]) == [2, 2]
+    assert list(rounds["bytes_provenance"]) == ["exact; extrapolated", "exact"]
+    assert rounds["compute_energy_provenance"].iloc[0] == "measured; extrapolated"
+
+
 def test_without_idle_power_idle_wait_energy_is_unavailable_not_zero(tmp_path, run_dir) -> None:
     cls = {k: v for k, v in fleet_dict()["classes"][0].items() if k not in ("idle_power_w", "idle_source")}
     slow_and_fast = [
