@@ -11,8 +11,6 @@ import hashlib
 import json
 import os
 import re
-import types
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -35,20 +33,12 @@ from edgebench.methods import get_method, method_names
 from edgebench.methods.base import MethodParams, TrainSettings
 from edgebench.models.config import ModelConfig
 from edgebench.profiler.settings import ProfilerSettings
+from edgebench.validation import Loc, ProblemsError, describe_validation
 from edgebench.yamlfile import YamlFileError, format_loc, parse_yaml, read_yaml
 
-Loc = tuple[str | int, ...]
 
-
-class ConfigError(ValueError):
+class ConfigError(ProblemsError):
     """An experiment file failed validation; `problems` holds (field path, message) pairs."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(
-            "\n".join(f"{source}: {path}: {msg}" if path else f"{source}: {msg}" for path, msg in problems)
-        )
 
 
 class FederationConfig(TrainSettings):
@@ -378,7 +368,7 @@ def parse_config(raw: Any, source: Path) -> ExperimentConfig:
     try:
         config = ExperimentConfig.model_validate(raw, context={"config_dir": source.parent})
     except ValidationError as exc:
-        problems.extend(_describe_errors(exc, ExperimentConfig, ()))
+        problems.extend(describe_validation(exc, ExperimentConfig))
         config = None
     problems.extend(_resolve_method_params(raw.get("methods"), config))
     if config is not None:
@@ -409,7 +399,7 @@ def _resolve_method_params(raw_methods: Any, config: ExperimentConfig | None) ->
         try:
             entry._params = spec.params_model.model_validate(entry.raw_params())
         except ValidationError as exc:
-            problems.extend(_describe_errors(exc, spec.params_model, loc, extra_allowed=("method", "name", "lr")))
+            problems.extend(describe_validation(exc, spec.params_model, loc, extra_allowed=("method", "name", "lr")))
     return problems
 
 
@@ -450,52 +440,3 @@ def _cross_field_problems(config: ExperimentConfig) -> list[tuple[str, str]]:
         if label in labels[:i]:
             problems.append((f"methods[{i}].name", f"labels must be unique; {label!r} is used twice"))
     return problems
-
-
-def _describe_errors(
-    exc: ValidationError, model: type[BaseModel], prefix: Loc, extra_allowed: tuple[str, ...] = ()
-) -> list[tuple[str, str]]:
-    problems = []
-    for err in exc.errors():
-        loc: Loc = tuple(err["loc"])
-        path = format_loc(prefix + loc)
-        kind = err["type"]
-        if kind == "missing":
-            message = "required field is missing"
-        elif kind == "extra_forbidden":
-            allowed = sorted(set(_fields_at(model, loc[:-1])) | set(extra_allowed))
-            message = f"unknown key; expected one of: {', '.join(allowed)}" if allowed else "unknown key"
-        elif kind == "cross_field":  # a section's own check across its fields: the message says it all
-            message = err["msg"]
-        else:
-            message = err["msg"].replace("Input should be", "expected", 1).replace("Value error, ", "")
-            message += f" (got {err['input']!r})"
-        problems.append((path, message))
-    return problems
-
-
-def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
-    """Field names of the (nested) model found at `loc` inside `model`."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
-            return []
-        current = _model_in(current.model_fields[part].annotation)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _model_in(annotation: Any) -> Any:
-    """The BaseModel class inside Optional[...] / list[...] annotations, if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    origin = typing.get_origin(annotation)
-    if origin in (list, typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
-    return None

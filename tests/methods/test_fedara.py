@@ -20,6 +20,7 @@ from edgebench.methods.fedara.importance import ImportanceTracker
 from edgebench.methods.fedara.server import FedARAServer
 from edgebench.models import ModelConfig, TinyBertConfig, resolve_model
 from tests.methods.fedara_pruning import prune_first_module
+from tests.methods.fedara_scores import server_with_scores
 
 HIDDEN, LAYERS, LABELS, R0 = 32, 2, 4, 6
 MODULES = 2 * LAYERS
@@ -174,30 +175,19 @@ def test_budget_edge_cases_are_clear_errors(write_config) -> None:
 # -- allocation -----------------------------------------------------------------------------------
 
 
-def _server_with_scores(scores: dict[str, list[float]], **params) -> FedARAServer:
-    r0 = len(next(iter(scores.values())))
-    server = FedARAServer(FedARAParams(r0=r0, r_target=1, **params), total_rounds=10)
-    initial = {}
-    for m in scores:
-        initial |= {f"{m}.P": torch.zeros(3, r0), f"{m}.lam": torch.zeros(r0), f"{m}.Q": torch.zeros(r0, 3)}
-    server.initialize(initial | {"classifier.weight": torch.zeros(2, 3)})
-    server.smoothed = {m: torch.tensor(s) for m, s in scores.items()}
-    return server
-
-
 def test_global_allocation_keeps_exactly_the_top_b_with_deterministic_ties() -> None:
-    server = _server_with_scores({"a": [0.9, 0.1, 0.5, 0.5], "b": [0.5, 0.8, 0.0, 0.2], "c": [0.0, 0.0, 0.0, 0.0]})
+    server = server_with_scores({"a": [0.9, 0.1, 0.5, 0.5], "b": [0.5, 0.8, 0.0, 0.2], "c": [0.0, 0.0, 0.0, 0.0]})
     assert server.select(4) == {"a": [0, 2, 3], "b": [1], "c": []}  # 0.9, 0.8, then tie 0.5 x3: a2, a3 before b0
     assert server.select(5) == {"a": [0, 2, 3], "b": [0, 1], "c": []}
     assert server.select(0) == {"a": [], "b": [], "c": []}
-    no_pruning = _server_with_scores({"a": [0.9, 0.1], "b": [0.5, 0.8], "c": [0.0, 0.0]}, prune_modules=False)
+    no_pruning = server_with_scores({"a": [0.9, 0.1], "b": [0.5, 0.8], "c": [0.0, 0.0]}, prune_modules=False)
     assert no_pruning.select(3) == {"a": [0], "b": [1], "c": [0]}  # each module keeps its best first
-    uniform = _server_with_scores({"a": [0.9, 0.1, 0.5], "b": [0.5, 0.8, 0.0]}, allocation="uniform")
+    uniform = server_with_scores({"a": [0.9, 0.1, 0.5], "b": [0.5, 0.8, 0.0]}, allocation="uniform")
     assert uniform.select(3) == {"a": [0, 2], "b": [1]}
 
 
 def test_allocation_physically_shrinks_and_prunes_on_the_server() -> None:
-    server = _server_with_scores({"a": [0.9, 0.1, 0.5, 0.5], "b": [0.5, 0.8, 0.0, 0.2], "c": [0.0, 0.0, 0.0, 0.0]})
+    server = server_with_scores({"a": [0.9, 0.1, 0.5, 0.5], "b": [0.5, 0.8, 0.0, 0.2], "c": [0.0, 0.0, 0.0, 0.0]})
     server.tensors["a.P"] = torch.arange(12.0).reshape(3, 4)
     server._allocate(4)
     assert server.module_ranks() == {"a": 3, "b": 1, "c": 0}

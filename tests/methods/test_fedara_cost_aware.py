@@ -27,24 +27,13 @@ from edgebench.methods.fedara.costs import StepCosts, cost_aware_choice, layer_o
 from edgebench.methods.fedara.server import FedARAServer
 from edgebench.models import ModelConfig, TinyBertConfig, resolve_model
 from tests.fl.stop_after import StopAfter
+from tests.methods.fedara_scores import server_with_scores
 
 EQUAL_COSTS = {"layer_backward_cost": [1.0, 1.0, 1.0], "step_base_cost": 1.0}
 
 
 def _module(layer: int, part: str) -> str:
     return f"encoder.layer.{layer}.attention.self.{part}"
-
-
-def _server(scores: dict[str, list[float]], **params) -> FedARAServer:
-    """A server over `scores`' modules (r0 = scores per module) whose smoothed scores are `scores`."""
-    r0 = len(next(iter(scores.values())))
-    server = FedARAServer(FedARAParams(r0=r0, r_target=1, **params), total_rounds=10)
-    initial = {}
-    for m in scores:
-        initial |= {f"{m}.P": torch.zeros(3, r0), f"{m}.lam": torch.zeros(r0), f"{m}.Q": torch.zeros(r0, 3)}
-    server.initialize(initial | {"classifier.weight": torch.zeros(2, 3)})
-    server.smoothed = {m: torch.tensor(s) for m, s in scores.items()}
-    return server
 
 
 def _kept_layers(keep: dict[str, list[int]]) -> set[int]:
@@ -61,9 +50,9 @@ def test_with_close_importance_cost_aware_frees_whole_lower_layers_where_plain_f
     scores = {
         _module(layer, part): [lower_layers_score if layer < 2 else 1.0] * 2 for layer in range(3) for part in "qv"
     }
-    plain = _server(scores).select(4)
+    plain = server_with_scores(scores).select(4)
     assert _kept_layers(plain) == {0}  # ties (or the slight lead) keep layer 0: backprop reaches the bottom
-    cost_aware = _server(scores, allocation="cost_aware", **EQUAL_COSTS).select(4)
+    cost_aware = server_with_scores(scores, allocation="cost_aware", **EQUAL_COSTS).select(4)
     assert _kept_layers(cost_aware) == {2}  # layers 0 and 1 are freed whole: backprop stops at layer 2
     assert sum(len(v) for v in cost_aware.values()) == 4  # the budget is filled all the same
 
@@ -71,7 +60,7 @@ def test_with_close_importance_cost_aware_frees_whole_lower_layers_where_plain_f
 def test_with_importance_far_apart_cost_aware_keeps_the_important_lower_triplet() -> None:
     scores = {_module(layer, part): [1.0, 1.0] for layer in range(3) for part in "qv"}
     scores[_module(0, "q")] = [100.0, 1.0]
-    keep = _server(scores, allocation="cost_aware", **EQUAL_COSTS).select(4)
+    keep = server_with_scores(scores, allocation="cost_aware", **EQUAL_COSTS).select(4)
     assert 0 in keep[_module(0, "q")]  # worth far more than the step time it costs
     assert sum(len(v) for v in keep.values()) == 4
 
@@ -162,9 +151,11 @@ def test_cost_aware_settings_that_cannot_work_are_config_errors(write_config) ->
 def test_a_server_refuses_costs_that_do_not_cover_its_layers() -> None:
     scores = {_module(layer, "q"): [1.0] for layer in range(3)}
     with pytest.raises(ValueError, match="layer_backward_cost has 2 entries but modules reach layer 2"):
-        _server(scores, allocation="cost_aware", layer_backward_cost=[1.0, 1.0], step_base_cost=1.0)
+        server_with_scores(scores, allocation="cost_aware", layer_backward_cost=[1.0, 1.0], step_base_cost=1.0)
     with pytest.raises(ValueError, match="'classifier_proj' has none"):
-        _server({"classifier_proj": [1.0]}, allocation="cost_aware", layer_backward_cost=[1.0], step_base_cost=1.0)
+        server_with_scores(
+            {"classifier_proj": [1.0]}, allocation="cost_aware", layer_backward_cost=[1.0], step_base_cost=1.0
+        )
 
 
 def test_layer_numbers_come_from_the_first_numeric_part_of_a_module_name() -> None:

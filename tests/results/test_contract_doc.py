@@ -8,7 +8,7 @@ import pytest
 
 from edgebench.results import CLIENT_TABLE, RANK_TABLE, ROUND_TABLE
 from edgebench.results.contract_doc import main, render
-from edgebench.results.schema import markdown_table
+from edgebench.results.schema import Column, markdown_table
 
 CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "results-contract.md"
 
@@ -43,6 +43,27 @@ def test_render_leaves_text_without_markers_alone() -> None:
 def test_render_refuses_an_unknown_table() -> None:
     with pytest.raises(KeyError):
         render(_doc("nonsense", ""))
+
+
+def test_render_serves_any_column_set_under_its_own_marker() -> None:
+    mine = [Column("speed_m_s", "m/s", "number", "how fast")]
+    other = _doc("ranks", "untouched\n")
+    text = other + "<!-- fleet tables: speeds -->\nold\n<!-- end fleet tables -->\n"
+    out = render(text, {"speeds": mine}, "fleet tables")
+    assert out == other + f"<!-- fleet tables: speeds -->\n{markdown_table(mine)}\n<!-- end fleet tables -->\n"
+    assert render(out, {"speeds": mine}, "fleet tables") == out
+    with pytest.raises(KeyError):
+        render(text, {"other": mine}, "fleet tables")
+
+
+def test_check_names_the_command_that_regenerates_the_tables(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "contract.md"
+    path.write_text("<!-- fleet tables: speeds -->\nold\n<!-- end fleet tables -->\n")
+    tables = {"speeds": [Column("speed_m_s", "m/s", "number", "how fast")]}
+    assert main([str(path), "--check"], tables, "fleet tables", "python -m fleet.docs") == 1
+    assert f"run python -m fleet.docs {path}" in capsys.readouterr().out
+    assert main([str(path)], tables, "fleet tables", "python -m fleet.docs") == 0
+    assert main([str(path), "--check"], tables, "fleet tables", "python -m fleet.docs") == 0
 
 
 def test_check_reports_a_stale_file_and_rewrite_fixes_it(tmp_path: Path) -> None:
