@@ -77,6 +77,7 @@ VERDICT_MARK = {
     "tie": "= tie",
     "n/a": "n/a (not measured)",
     "no clear difference": "≈ no clear difference (within noise)",
+    "engines differ": "no verdict: engines differ and windows were contended",
 }
 
 
@@ -142,6 +143,8 @@ def _cell(c: Comparison, key: str) -> str:
         return VERDICT_MARK["n/a"]
     if v.verdict == "contaminated":
         return "contaminated: no verdict"
+    if v.verdict == "engines differ":
+        return "engines differ, contended: no verdict"
     est = " (ESTIMATED)" if v.estimated and key.startswith("energy") else ""
     return f"{v.value_text()} {VERDICT_MARK[v.verdict]}{est}"
 
@@ -160,13 +163,16 @@ def comparison_sentence(c: Comparison) -> str:
             buckets["none"].append(f"{name} (within noise)")
         elif verdict == "contaminated":
             buckets["none"].append(f"{name} (contaminated)")
+        elif verdict == "engines differ":
+            buckets["none"].append(f"{name} (engines differ, windows contended)")
         else:
             buckets["none"].append(f"{name} (not measured)")
     parts = [f"{k} on {', '.join(v)}" for k, v in buckets.items() if v and k != "none"]
     if buckets["none"]:
         parts.append(f"no verdict on {', '.join(buckets['none'])}")
     partial = " (PARTIAL DATA)" if c.partial else ""
-    return f"{c.candidate.label} vs {baseline_name(c)}{partial}: {'; '.join(parts)}."
+    name = c.candidate.label if c.candidate.engine == c.baseline.engine else c.candidate.display
+    return f"{name} vs {baseline_name(c)}{partial}: {'; '.join(parts)}."
 
 
 def _headline(a: Analysis) -> Section:
@@ -183,6 +189,8 @@ def _headline(a: Analysis) -> Section:
         comps = [c for c in a.comparisons if c.group.key == gkey and c.candidate.display == cand]
         g, first = comps[0].group, comps[0]
         where = f"on {g.device}" + (f" (settings {g.settings})" if multi_cfg else "")
+        engines = list(dict.fromkeys([first.candidate.engine, *(c.baseline.engine for c in comps)]))
+        where += f", engine {' and '.join(engines)}" if len(engines) == 1 else f", engines {' and '.join(engines)}"
         sec.blocks.append(
             Paragraph(
                 f"{first.candidate.label} {where}, compared with "
@@ -241,6 +249,18 @@ def _headline_notes(a: Analysis, g: Group, comps: list[Comparison]) -> list[str]
         notes.append("Estimated energy (not measured): " + ", ".join(estimated) + ".")
     else:
         notes.append("No estimated energy: every energy value shown here is measured or marked n/a.")
+    across = [c for c in comps if c.candidate.engine != c.baseline.engine]
+    if across:
+        names = ", ".join(f"{c.candidate.display} vs {c.baseline.display}" for c in across)
+        notes.append(
+            f"Across engines ({names}): bytes and accuracy are compared; time and energy only when no window on "
+            "either side is flagged contended (on Flower the nodes' processes share the machine with other work, "
+            "in-process clients never run at once)."
+        )
+    dropped = [(s.display, s.delivery()) for s in members]
+    dropped = [(name, d) for name, d in dropped if not d.complete]
+    if dropped:
+        notes.append("Dropouts and rejected replies: " + "; ".join(f"{name}: {d.text()}" for name, d in dropped) + ".")
     notes.append(f"Candidate chosen by {comps[0].chosen_by}.")
     if any(c.partial for c in comps):
         notes.append("PARTIAL: at least one side comes only from an unfinished (failed, interrupted or killed) run.")
@@ -393,13 +413,18 @@ def _runs(a: Analysis) -> Section:
             done = rounds["round"].nunique()
             planned = run.planned_rounds()
             mark = "" if (run.path, label) in used else " [not used]"
-            methods.append(f"{label}: {done}/{planned if planned else 'n/a'} rounds, {run.method_status(label)}{mark}")
+            delivery = run.delivery(label).text()
+            delivery = f" ({delivery})" if delivery else ""
+            methods.append(
+                f"{label}: {done}/{planned if planned else 'n/a'} rounds, {run.method_status(label)}{delivery}{mark}"
+            )
         rows.append(
             {
                 "run": run.name,
                 "status": run.status,
                 "seed": "n/a" if run.seed is None else str(run.seed),
                 "device": run.device,
+                "engine": run.engine,
                 "compute": _compute_text(run.meta.get("compute")),
                 "settings": run.settings_key,
                 "methods": "; ".join(methods) or "none",

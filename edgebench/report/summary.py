@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from edgebench.methods import methods_with_role
-from edgebench.report.load import RunData
+from edgebench.report.load import Delivery, RunData
 from edgebench.report.metrics import (
     TO_TARGET,
     accepted,
@@ -44,6 +44,7 @@ from edgebench.report.verdicts import (
     clean_values,
     did_not_learn,
     median_verdict,
+    refuse_across_engines,
 )
 
 # Summary metrics aggregated over seeds (mean, std); units in the names.
@@ -118,20 +119,31 @@ class MethodRun:
 
 @dataclass
 class Series:
-    """One method on one device under one set of settings, over one or more seeds."""
+    """One method on one device under one set of settings and one engine, over one or more seeds."""
 
     settings: str
     device: str
     label: str
     params: str
+    engine: str
     registry: str
     runs: list[MethodRun] = field(default_factory=list)
     excluded: list[MethodRun] = field(default_factory=list)
     display: str = ""
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.settings, self.device, self.label, self.params)
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.settings, self.device, self.label, self.params, self.engine)
+
+    def delivery(self) -> Delivery:
+        """Dropouts, rejected replies and partial rounds over the series' runs."""
+        parts = [r.run.delivery(r.label) for r in self.runs]
+        return Delivery(
+            sum(d.sampled for d in parts),
+            sum(d.dropped for d in parts),
+            sum(d.rejected for d in parts),
+            tuple(sorted({rnd for d in parts for rnd in d.partial_rounds})),
+        )
 
     @property
     def partial(self) -> bool:
@@ -269,7 +281,7 @@ class Analysis:
 
 def collect_series(runs: Sequence[RunData]) -> list[Series]:
     """Split every usable run into method runs and group them into series (first-seen order)."""
-    series: dict[tuple[str, str, str, str], Series] = {}
+    series: dict[tuple[str, str, str, str, str], Series] = {}
     for run in runs:
         if not run.usable:
             continue
@@ -287,7 +299,7 @@ def collect_series(runs: Sequence[RunData]) -> list[Series]:
                 rounds_frame=per_round(clients, rounds, ranks),
                 partial=not run.method_complete(label),
             )
-            key = (run.settings_key, run.device, label, run.params_key(label))
+            key = (run.settings_key, run.device, label, run.params_key(label), run.engine)
             s = series.setdefault(key, Series(*key, registry=run.registry_name(label)))
             s.runs.append(mr)
     for s in series.values():
@@ -300,16 +312,21 @@ def collect_series(runs: Sequence[RunData]) -> list[Series]:
 
 
 def _name_series(series: list[Series]) -> None:
-    """Display names: the label, plus device / settings / params only where they tell series apart."""
+    """Display names: the label, plus device / settings / engine / params only where they tell series apart."""
     devices = {s.device for s in series}
     settings = {s.settings for s in series}
+    engines = {s.engine for s in series}
     for s in series:
         name = s.label
         if len(devices) > 1:
             name += f" @ {s.device}"
         if len(settings) > 1:
             name += f" [cfg {s.settings}]"
-        twins = [t for t in series if (t.settings, t.device, t.label) == (s.settings, s.device, s.label)]
+        if len(engines) > 1:
+            name += f" [{s.engine}]"
+        twins = [
+            t for t in series if (t.settings, t.device, t.label, t.engine) == (s.settings, s.device, s.label, s.engine)
+        ]
         if len(twins) > 1:
             name += f" (params {s.params})"
         if s.partial:
@@ -331,6 +348,7 @@ def series_row(s: Series) -> dict[str, Any]:
         "method": s.label,
         "registry_method": s.registry,
         "device": s.device,
+        "engine": s.engine,
         "settings": s.settings,
         "n_runs": len(s.runs),
         "seeds": " ".join(str(x) for x in s.seeds),
@@ -353,6 +371,10 @@ def series_row(s: Series) -> dict[str, Any]:
     row["ranks_vary"] = any(r.metrics["ranks_vary"] for r in s.runs)
     row["has_budget"] = any(r.metrics["has_budget"] for r in s.runs)
     row.update(window_summary(s))
+    delivery = s.delivery()
+    row["clients_sampled"] = delivery.sampled
+    row["clients_dropped"] = delivery.dropped
+    row["partial_rounds"] = " ".join(str(r) for r in delivery.partial_rounds)
     return row
 
 
@@ -389,8 +411,12 @@ def _baseline_method(series: Sequence[Series]) -> str:
 
 
 def find_baseline(series: list[Series], candidate: Series, baseline: str) -> Series | None:
-    """The baseline series next to `candidate`: same settings and device, label (else registry) == baseline."""
-    peers = [s for s in series if (s.settings, s.device) == (candidate.settings, candidate.device)]
+    """The baseline series next to `candidate`: same settings, device and engine, label (else registry) == baseline."""
+    peers = [
+        s
+        for s in series
+        if (s.settings, s.device, s.engine) == (candidate.settings, candidate.device, candidate.engine)
+    ]
     for s in peers:
         if s.label == baseline:
             return s
@@ -532,7 +558,8 @@ def _role_rank(role: str) -> int:
 
 
 def compare(group: Group, candidate: Series, other: Series, chosen_by: str) -> Comparison:
-    """Every verdict of `candidate` against `other` (see edgebench.report.verdicts for the rules)."""
+    """Every verdict of `candidate` against `other` (see edgebench.report.verdicts for the rules); across
+    engines, no time or energy verdict unless neither side has a contended window."""
     cc, oc = candidate.clients(), other.clients()
     time = [
         median_verdict(q, u, (cc, _values(cc, col)), (oc, _values(oc, col)), ph, estimated=col == "end_to_end")
@@ -544,6 +571,9 @@ def compare(group: Group, candidate: Series, other: Series, chosen_by: str) -> C
         v = median_verdict(q, u, (cc, _values(cc, col)), (oc, _values(oc, col)), ph, estimated)
         if ph is None or v.verdict != "n/a":
             energy.append(v)
+    if candidate.engine != other.engine:
+        time = [refuse_across_engines(v) for v in time]
+        energy = [refuse_across_engines(v) for v in energy]
     accuracy = accuracy_verdict(
         candidate.accuracy_by_seed(), other.accuracy_by_seed(), group.chance, (candidate.display, other.display)
     )

@@ -113,8 +113,19 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
             f"learned (> chance + {CHANCE_MARGIN * 100:g} pts)": learned,
             "down (MB)": _col(rows, "bytes_down_total", 1 / MB),
             "up (MB)": _col(rows, "bytes_up_total", 1 / MB),
+            "dropouts (partial rounds)": [_dropouts(r) for r in rows],
         }
     )
+
+
+def _dropouts(row: dict[str, Any]) -> str:
+    """e.g. `0`, or `1 of 8 (round 2)`: sampled clients whose reply never came, over all runs of the series."""
+    dropped, sampled = _num(row.get("clients_dropped")), _num(row.get("clients_sampled"))
+    if math.isnan(dropped) or not dropped:
+        return "0"
+    rounds = str(row.get("partial_rounds") or "").split()
+    where = f" (round{'s' if len(rounds) != 1 else ''} {', '.join(rounds)})" if rounds else ""
+    return f"{dropped:.0f} of {sampled:.0f}{where}"
 
 
 def target_table(summary: pd.DataFrame) -> pd.DataFrame:

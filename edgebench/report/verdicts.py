@@ -17,6 +17,10 @@ Every rule and threshold is here (and in docs/report.md, "Verdict rules"):
   medians (candidate / baseline) is a tie between 1 / 1.1 and 1.1; outside that band it is better (below)
   or worse (above) only when a two-sided Mann-Whitney U test on the clean windows gives p < 0.05 (normal
   approximation with tie and continuity correction), else "no clear difference".
+* **Across engines** (in-process against a Flower deployment or simulation, run.json `runtime.engine`), a
+  time or energy comparison gets no verdict when either side has a window flagged `contended`: on Flower
+  the other clients' processes share the machine (or the device runs other work), in-process they never
+  run at once, so the two sides were not measured under the same conditions ("engines differ: no verdict").
 * **Bytes** are exact counts: the ratio of totals is better or worse when it differs from 1 by more than
   0.5 %.
 """
@@ -63,6 +67,7 @@ BETTER, WORSE, TIE = "better", "worse", "tie"
 NO_CLEAR = "no clear difference"
 NO_VERDICT = "no verdict"
 CONTAMINATED = "contaminated"
+CROSS_ENGINE = "engines differ"
 NOT_MEASURED = "n/a"
 
 
@@ -217,7 +222,7 @@ class MedianVerdict:
     p_value: float = float("nan")
 
     def value_text(self) -> str:
-        if self.verdict in (CONTAMINATED, NOT_MEASURED) or math.isnan(self.ratio):
+        if self.verdict in (CONTAMINATED, CROSS_ENGINE, NOT_MEASURED) or math.isnan(self.ratio):
             return NOT_MEASURED
         return f"{self.ratio:.2f}x"
 
@@ -228,6 +233,8 @@ class MedianVerdict:
         """e.g. `0.98x: tie` or `contaminated: no verdict (candidate 1 of 8 windows ...)`."""
         if self.verdict == CONTAMINATED:
             return f"contaminated: no verdict ({self.windows_text()})"
+        if self.verdict == CROSS_ENGINE:
+            return f"engines differ and windows were contended: no verdict ({self.windows_text()})"
         if self.verdict == NOT_MEASURED:
             return "n/a (not measured)"
         return f"{self.value_text()}: {self.verdict}" + (" (ESTIMATED)" if self.estimated else "")
@@ -299,6 +306,19 @@ def median_verdict(
     if verdict in (BETTER, WORSE) and not p < ALPHA:
         verdict = NO_CLEAR
     return MedianVerdict(quantity, unit, cmed, bmed, ratio, verdict, cw, bw, estimated, p)
+
+
+def contended_windows(v: MedianVerdict) -> int:
+    """Windows flagged `contended` on either side of a comparison."""
+    return v.candidate_windows.excluded.get("contended", 0) + v.baseline_windows.excluded.get("contended", 0)
+
+
+def refuse_across_engines(v: MedianVerdict) -> MedianVerdict:
+    """A time or energy comparison between two engines: no verdict when either side has a contended window."""
+    if v.verdict == NOT_MEASURED or not contended_windows(v):
+        return v
+    v.verdict, v.ratio, v.p_value = CROSS_ENGINE, float("nan"), float("nan")
+    return v
 
 
 @dataclass

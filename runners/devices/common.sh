@@ -11,9 +11,15 @@ export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 
 EB_PYTHON="${EB_PYTHON:-python3}"          # the Python of the venv holding edgebench[flower]
 EB_SUPERLINK="${EB_SUPERLINK:-}"           # host:port of the SuperLink (its --port, default 8000)
-EB_CA="${EB_CA:-certs/ca.pem}"             # CA certificate that signed the SuperLink's certificate
-EB_KEY="${EB_KEY:-keys/$(hostname)}"       # this device's SuperNode private key (OpenSSH, EC P-384)
+# Certificates and keys live outside the checkout (never committed by accident), one key per client id.
+EB_SECRETS="${EB_SECRETS:-${XDG_CONFIG_HOME:-$HOME/.config}/edgebench/federation}"
+EB_CA="${EB_CA:-$EB_SECRETS/certs/ca.pem}" # CA certificate that signed the SuperLink's certificate
+EB_KEY="${EB_KEY:-}"                       # this client's SuperNode private key [$EB_SECRETS/keys/client-$EB_PARTITION_ID]
 EB_INSECURE="${EB_INSECURE:-0}"            # 1: no TLS, no node auth (a lab bench only)
+EB_WARM="${EB_WARM:-1}"                    # 0: Flower's default, a fresh ClientApp process per message
+EB_RECONNECT="${EB_RECONNECT:-1}"          # 0: exit when the SuperNode exits (no restart with backoff)
+EB_BACKOFF_MAX_S="${EB_BACKOFF_MAX_S:-60}" # longest wait between two reconnects (s), doubling from 2 s
+EB_STATE_DIR="${EB_STATE_DIR:-}"           # client method state on disk [~/.local/state/edgebench/node-state]
 
 die() { echo "error: $*" >&2; exit 2; }
 
@@ -25,21 +31,29 @@ import flwr, edgebench  # noqa: F401
 PY
 }
 
-# edgebench client with the security flags; extra arguments are passed on.
+# edgebench client with the security flags; extra arguments are passed on. It stays in the foreground:
+# the SuperNode plus the warm ClientApp worker, both restarted with backoff (EB_RECONNECT) when the
+# SuperLink restarts, refuses the node for a while, or a new experiment starts.
 start_client() {
     [[ -n "$EB_SUPERLINK" ]] || die "set EB_SUPERLINK=host:port"
     [[ -n "${EB_PARTITION_ID:-}" ]] || die "set EB_PARTITION_ID (this device's client id, 0-based)"
+    local key="${EB_KEY:-$EB_SECRETS/keys/client-$EB_PARTITION_ID}"
     local args=(client --superlink "$EB_SUPERLINK" --partition-id "$EB_PARTITION_ID")
     [[ -n "${EB_NUM_PARTITIONS:-}" ]] && args+=(--num-partitions "$EB_NUM_PARTITIONS")
     [[ -n "${EB_DEVICE_PROFILE:-}" ]] && args+=(--device-profile "$EB_DEVICE_PROFILE")
     [[ -n "${EB_DATA:-}" ]] && args+=(--data "$EB_DATA")
     [[ -n "${EB_TORCH_THREADS:-}" ]] && args+=(--torch-threads "$EB_TORCH_THREADS")
+    [[ -n "$EB_STATE_DIR" ]] && args+=(--state-dir "$EB_STATE_DIR")
+    [[ "$EB_WARM" == 0 ]] && args+=(--cold)
+    [[ "$EB_RECONNECT" == 1 ]] && args+=(--reconnect --backoff-max-s "$EB_BACKOFF_MAX_S")
     if [[ "$EB_INSECURE" == 1 ]]; then
         args+=(--insecure)
     else
-        [[ -f "$EB_CA" ]] || die "no CA certificate at $EB_CA (EB_CA)"
-        [[ -f "$EB_KEY" ]] || die "no SuperNode key at $EB_KEY (EB_KEY); create it with: ssh-keygen -t ecdsa -b 384 -N '' -f $EB_KEY"
-        args+=(--root-certificates "$EB_CA" --auth-key "$EB_KEY")
+        [[ -f "$EB_CA" ]] || die "no CA certificate at $EB_CA (EB_CA); copy the server's ca.pem there"
+        [[ -f "$key" ]] || die "no SuperNode key at $key (EB_KEY); create it with:
+    mkdir -p '$(dirname "$key")' && ssh-keygen -t ecdsa -b 384 -N '' -C client-$EB_PARTITION_ID -f '$key'
+  then copy '$key.pub' to the server's keys folder (EB_KEYS) as client-$EB_PARTITION_ID.pub"
+        args+=(--root-certificates "$EB_CA" --auth-key "$key")
     fi
     echo "+ edgebench ${args[*]} $*" >&2
     exec "$EB_PYTHON" -m edgebench.cli "${args[@]}" "$@"

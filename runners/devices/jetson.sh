@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A Jetson (Orin Nano / NX / AGX, Xavier NX) as edgebench client $EB_PARTITION_ID. See docs/flower.md.
 #   EB_SUPERLINK=10.0.0.2:8000 EB_PARTITION_ID=0 EB_NUM_PARTITIONS=3 runners/devices/jetson.sh
-# Needs: Python >= 3.11 with a CUDA torch for this JetPack, edgebench[flower,jetson]; certs/ca.pem and
-# keys/<hostname> (registered on the SuperLink) unless EB_INSECURE=1.
+# Needs: Python >= 3.11 with a CUDA torch for this JetPack, edgebench[flower,jetson]; unless EB_INSECURE=1,
+# the CA certificate and this client's key under ~/.config/edgebench/federation (certs/ca.pem,
+# keys/client-$EB_PARTITION_ID; its .pub registered on the SuperLink). Settings: common.sh, docs/flower.md.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/common.sh"
 

@@ -15,6 +15,9 @@ of half that in J, per-phase energy (download 0.5 J, train energy_j - 1.5 J, upl
 records test label counts with a majority-class rate of 30 %. `spec` adds or overrides methods (a label
 mapped to METHODS-like entries, `params` included); `flags` sets `window_flags` per (label, round,
 client_id); `clients` sets how many clients each round has (ids 0..n-1, cycling over the two profiles).
+`engine` writes run.json `runtime.engine` (a Flower run; none: in-process); `statuses` sets a client's
+`status` per (label, round, client_id), e.g. `dropout: ...` (its measurement cells are then empty and the
+round counts it in `clients_dropped`).
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ def write_run(
     spec: dict[str, dict[str, Any]] | None = None,
     flags: dict[tuple[str, int, int], str] | None = None,
     clients: int = 2,
+    engine: str | None = None,
+    statuses: dict[tuple[str, int, int], str] | None = None,
 ) -> Path:
     """Write one run directory; `rounds_done` limits a method's rounds (its status is then `running`)."""
     path.mkdir(parents=True, exist_ok=True)
@@ -155,29 +160,37 @@ def write_run(
                     "comm_energy_est_j": link_s / 2,
                     "window_flags": flags.get((label, rnd, cid)),
                 }
+                outcome = (statuses or {}).get((label, rnd, cid))
+                if outcome is not None:  # a dropout or rejected reply: nothing measured, nothing aggregated
+                    keep = ("method", "round", "client_id", "num_examples", "active_rank", "active_modules")
+                    row = {k: (row[k] if k in keep else None) for k in row} | {"status": outcome}
                 round_clients.append(row)
             client_rows += round_clients
-            measured = all(c["energy_j"] is not None for c in round_clients)
+            used = [c for c in round_clients if c["status"] == "accepted"]
+            measured = all(c["energy_j"] is not None for c in used)
             rounds.append(
                 {
                     "method": label,
                     "round": rnd,
                     "clients": clients,
-                    "clients_rejected": 0,
-                    "bytes_down": sum(c["bytes_down"] for c in round_clients),
-                    "bytes_up": sum(c["bytes_up"] for c in round_clients),
+                    "clients_rejected": sum(1 for c in round_clients if str(c["status"]).startswith("rejected")),
+                    "bytes_down": sum(c["bytes_down"] for c in used),
+                    "bytes_up": sum(c["bytes_up"] for c in used),
                     "round_s": 3.0,
                     "eval_s": 0.5,
                     "eval_accuracy": round(spec["accuracy"][rnd - 1] + acc_shift, 6),
                     "eval_loss": 1.0,
                     "eval_examples": 100,
-                    "energy_j": sum(c["energy_j"] for c in round_clients) if measured else None,
-                    "energy_provenance": round_clients[0]["energy_provenance"],
+                    "energy_j": sum(c["energy_j"] for c in used) if measured else None,
+                    "energy_provenance": used[0]["energy_provenance"],
                     "active_rank": active_rank,
                     "active_modules": active_modules,
                     "budget": spec["budget"][rnd - 1],
-                    "comm_time_est_s": sum(c["comm_time_est_s"] for c in round_clients),
-                    "comm_energy_est_j": sum(c["comm_energy_est_j"] for c in round_clients),
+                    "comm_time_est_s": sum(c["comm_time_est_s"] for c in used),
+                    "comm_energy_est_j": sum(c["comm_energy_est_j"] for c in used),
+                    "clients_dropped": sum(1 for c in round_clients if str(c["status"]).startswith("dropout"))
+                    if engine
+                    else None,
                 }
             )
             ranks += [{"method": label, "round": rnd, "module": m, "rank": r} for m, r in rank_now.items()]
@@ -229,5 +242,7 @@ def write_run(
         },
         "methods": meta_methods,
     }
+    if engine is not None:
+        meta["runtime"] = {"engine": engine, "flwr": "1.42.0", "nodes": {}}
     (path / "run.json").write_text(json.dumps(meta, indent=2))
     return path

@@ -223,7 +223,7 @@ def test_two_devices_side_by_side_with_estimated_energy(tmp_path: Path) -> None:
     assert "| 64.0* | 16.0* |" in md
     assert "Estimated energy (not measured): fedara @ jetson-orin, lora @ jetson-orin." in md
     headline = md.split("## Headline")[1].split("## Verdicts in detail")[0]
-    assert "**fedara on jetson-orin, compared with one other method:**" in headline
+    assert "**fedara on jetson-orin, engine in-process, compared with one other method:**" in headline
     # one seed, 8 windows a side: energy separates completely (p < 0.05), train time overlaps (within noise)
     line = "fedara vs lora @ jetson-orin (other baseline): better on bytes, energy; no verdict on train time"
     assert line in headline

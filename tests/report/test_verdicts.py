@@ -213,7 +213,7 @@ def test_quickstart_like_report_names_each_baseline_by_role(tmp_path: Path) -> N
     result = build_report([run], tmp_path / "report")
     md = result.markdown.read_text()
     headline = md.split("## Headline")[1].split("## Verdicts in detail")[0]
-    assert "**fedara on edge-a, compared with each of 2 other methods separately:**" in headline
+    assert "**fedara on edge-a, engine in-process, compared with each of 2 other methods separately:**" in headline
     start = "- fedara vs lora-r12 (same start, r = r0 = 12): "
     budget = "- fedara vs lora-r4 (same final budget, r = r_target = 4): "
     assert start in headline and budget in headline

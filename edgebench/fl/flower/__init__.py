@@ -10,6 +10,10 @@
 - :mod:`~edgebench.fl.flower.wire` -- what edgebench puts into Flower messages, and how it is read back.
 - :mod:`~edgebench.fl.flower.server_app` -- the ServerApp (``edgebench.fl.flower.server_app:app``): the
   engine with the Flower executor.
+- :mod:`~edgebench.fl.flower.warm` -- the warm ClientApp worker (one process per SuperNode, every message);
+  :mod:`~edgebench.fl.flower.supervise` -- ``edgebench client``'s supervisor (restarts with backoff);
+  :mod:`~edgebench.fl.flower.node_state` -- per-client method state on the device's disk;
+  :mod:`~edgebench.fl.flower.project` -- the Flower App (``[tool.flwr.app]``) and its run-config keys.
 - :mod:`~edgebench.fl.flower.simulation` -- ``edgebench run CONFIG --engine flower-sim`` (Ray).
 - :mod:`~edgebench.fl.flower.cli` -- ``edgebench server`` / ``edgebench client`` (importable without flwr).
 

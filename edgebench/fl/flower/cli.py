@@ -4,12 +4,16 @@ Flower's conventions are kept: a long-running ``flower-superlink`` on the server
 ``flower-supernode`` per device, runs submitted with ``flwr run``. The wrappers only fill in what
 edgebench needs:
 
-- ``edgebench client`` execs ``flower-supernode`` (same pid) with the node config edgebench reads
-  (``partition-id``, ``num-partitions``, ``device-profile``, ``data-path``, ``torch-threads``), after
-  checking the device profile and data path on the device;
-- ``edgebench server CONFIG`` writes the Flower App (a ``pyproject.toml`` naming edgebench's
-  components), submits it with ``flwr run --stream`` and the experiment as run config, waits, and
-  prints the same summary as ``edgebench run``.
+- ``edgebench client`` starts ``flower-supernode --isolation process`` with the node config edgebench
+  reads (``partition-id``, ``num-partitions``, ``device-profile``, ``data-path``, ``torch-threads``,
+  ``compute``, ``state-dir``) next to one warm ClientApp worker (:mod:`~edgebench.fl.flower.warm`),
+  supervised and, with ``--reconnect``, restarted with backoff (:mod:`~edgebench.fl.flower.supervise`),
+  after checking the device profile and data path on the device; ``--cold`` without ``--reconnect``
+  execs ``flower-supernode`` (same pid) with Flower's per-message ClientApp processes;
+- ``edgebench server CONFIG`` writes the Flower App for the experiment into a kept folder, stores the
+  SuperLink connection in Flower's own config (the default connection of ``$FLWR_HOME/config.toml``),
+  submits the app with ``flwr run --stream``, waits, and prints the same summary as ``edgebench run``;
+  Ctrl-C stops the run on the SuperLink (``flwr stop``, checked) and reports what run.json says.
 
 This module imports flwr only when a command runs, so ``edgebench --help`` works without it.
 """
@@ -22,15 +26,17 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from edgebench.fl.flower.compat import default_control_address, supernode_local_api_args, warm_worker_supported
 
 FLOWER_MISSING = (
     "Flower is not installed: pip install 'edgebench[flower]' (flwr; Python >= 3.11 for flwr 1.42), "
     "plus 'flwr[simulation]' for --engine flower-sim"
 )
-DEFAULT_SUPERLINK = "127.0.0.1:8000"  # flower-superlink's default --host/--port
+DEFAULT_RUNTIME_PORT = 9094  # flower-supernode's default --port (its Runtime API, on 127.0.0.1)
+STATE_DIR_TEXT = "$XDG_STATE_HOME/edgebench/node-state, i.e. ~/.local/state/edgebench/node-state"
 # Flower phones home (telemetry, update checks) unless told not to: off by default here, because those
 # requests would fail offline and would add network and CPU activity to the windows being measured.
 QUIET_FLOWER_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1"}
@@ -65,17 +71,21 @@ def add_flower_commands(sub: Any) -> None:
         "--compute", help="where clients train: auto, cpu, cuda, cuda:N or mps (overrides compute.device)"
     )
     link = server.add_argument_group("SuperLink connection (or --connection)")
-    link.add_argument("--superlink", default=None, help=f"SuperLink address host:port (default {DEFAULT_SUPERLINK})")
+    link.add_argument("--superlink", help=f"SuperLink address host:port (default {default_control_address()})")
     link.add_argument("--root-certificates", type=Path, help="CA certificate (PEM) of the SuperLink's TLS certificate")
     link.add_argument("--insecure", action="store_true", help="plain HTTP to the SuperLink (loopback or tests only)")
     link.add_argument("--connection", help="a SuperLink connection of your Flower config (~/.flwr/config.toml)")
     server.add_argument(
         "--app-dir",
         type=Path,
-        help="keep the Flower App (DIR/app), its run config (DIR/run-config.toml) and Flower CLI home (DIR/flwr-home) "
-        "here instead of a temporary folder",
+        help="write the Flower App (DIR/pyproject.toml, this experiment as its run config) here (default: "
+        "~/.local/share/edgebench/flower-apps/<run name>); it is kept: `flwr run DIR` repeats the experiment",
     )
-    server.add_argument("--print-command", action="store_true", help="print the flwr run command and exit")
+    server.add_argument(
+        "--print-command",
+        action="store_true",
+        help="write the app and the connection, print the flwr run command, exit",
+    )
 
     client = sub.add_parser(
         "client",
@@ -94,6 +104,22 @@ def add_flower_commands(sub: Any) -> None:
     client.add_argument("--auth-key", type=Path, help="this SuperNode's private key (SuperLink with node auth)")
     client.add_argument("--port", type=int, help="local port of the SuperNode's runtime API (default 9094)")
     client.add_argument("--max-wait-time", type=float, help="give up after this many seconds without a SuperLink")
+    client.add_argument(
+        "--cold",
+        action="store_true",
+        help="Flower's default: a fresh ClientApp process per message (default: one warm worker process per node)",
+    )
+    client.add_argument(
+        "--state-dir",
+        type=Path,
+        help=f"where this node keeps client method state between rounds, runs and restarts (default {STATE_DIR_TEXT})",
+    )
+    client.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="restart the SuperNode (with backoff) whenever it exits, e.g. refused or after a SuperLink restart",
+    )
+    client.add_argument("--backoff-max-s", type=float, default=60.0, help="longest wait between reconnects (s)")
     client.add_argument("--print-command", action="store_true", help="print the flower-supernode command and exit")
 
 
@@ -127,6 +153,7 @@ def node_config(
     data_path: str | None = None,
     torch_threads: int | None = None,
     compute: str | None = None,
+    state_dir: str | None = None,
 ) -> str:
     """The ``--node-config`` string edgebench's ClientApp reads."""
     from edgebench.fl.flower.project import toml_string
@@ -134,7 +161,12 @@ def node_config(
     items: list[str] = [f"partition-id={partition_id}"]
     if num_partitions is not None:
         items.append(f"num-partitions={num_partitions}")
-    for key, value in (("device-profile", device_profile), ("data-path", data_path), ("compute", compute)):
+    for key, value in (
+        ("device-profile", device_profile),
+        ("data-path", data_path),
+        ("compute", compute),
+        ("state-dir", state_dir),
+    ):
         if value is not None:
             if '"' in value or "'" in value or "\\" in value:
                 raise FlowerCliError(f"{key} {value!r}: quotes and backslashes cannot pass through --node-config")
@@ -146,6 +178,8 @@ def node_config(
 
 def supernode_command(args: argparse.Namespace) -> list[str]:
     """The flower-supernode argv for ``edgebench client`` arguments (validated)."""
+    if not args.cold and not warm_worker_supported():  # flwr 1.30: a Flower ClientApp process per message
+        args.cold = True
     if args.partition_id < 0:
         raise FlowerCliError("--partition-id must be >= 0")
     if args.num_partitions is not None and not 0 <= args.partition_id < args.num_partitions:
@@ -175,10 +209,21 @@ def supernode_command(args: argparse.Namespace) -> list[str]:
             resolve_compute(args.compute)
         except ComputeUnavailable as exc:
             raise FlowerCliError(f"--compute: {exc}") from None
+    from edgebench.fl.flower.node_state import default_state_dir
+
+    state_dir = (args.state_dir or default_state_dir()).expanduser().resolve()
     config = node_config(
-        args.partition_id, args.num_partitions, args.device_profile, data_path, args.torch_threads, args.compute
+        args.partition_id,
+        args.num_partitions,
+        args.device_profile,
+        data_path,
+        args.torch_threads,
+        args.compute,
+        str(state_dir),
     )
     argv = [_flower_tool("flower-supernode"), "--superlink", args.superlink, "--node-config", config]
+    if not args.cold:  # the warm worker (edgebench.fl.flower.warm) claims the messages, no flwr-clientapp
+        argv += ["--isolation", "process"]
     if args.insecure:
         argv.append("--insecure")
     else:
@@ -186,41 +231,75 @@ def supernode_command(args: argparse.Namespace) -> list[str]:
     if args.auth_key is not None:
         argv += ["--auth-supernode-private-key", str(args.auth_key.expanduser().resolve())]
     if args.port is not None:
-        argv += ["--port", str(args.port)]
+        argv += supernode_local_api_args(args.port)
     if args.max_wait_time is not None:
         argv += ["--max-wait-time", f"{args.max_wait_time:g}"]
     return argv
+
+
+def warm_worker_command(args: argparse.Namespace, parent_pid: int) -> list[str]:
+    """The warm ClientApp worker's argv for the SuperNode that ``args`` start."""
+    port = args.port if args.port is not None else DEFAULT_RUNTIME_PORT
+    return [
+        sys.executable,
+        "-m",
+        "edgebench.fl.flower.warm",
+        "--runtime-api-address",
+        f"127.0.0.1:{port}",
+        "--parent-pid",
+        str(parent_pid),
+    ]
 
 
 def client_command(args: argparse.Namespace) -> int:
     argv = supernode_command(args)
     if args.print_command:
         print(" ".join(_quote(a) for a in argv))
+        if not args.cold:
+            worker = warm_worker_command(args, 0)[:-2]  # its --parent-pid is the supervisor's
+            print(f"# and next to it, the warm ClientApp worker: {' '.join(_quote(a) for a in worker)}")
         return 0
-    print(f"edgebench client {args.partition_id}: exec {' '.join(_quote(a) for a in argv)}", file=sys.stderr)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(argv[0], argv, quiet_flower_env(dict(os.environ)))
-    return 0  # pragma: no cover - execv does not return
+    env = quiet_flower_env(dict(os.environ))
+    if args.cold and not args.reconnect:
+        print(f"edgebench client {args.partition_id}: exec {' '.join(_quote(a) for a in argv)}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(argv[0], argv, env)
+        return 0  # pragma: no cover - execv does not return
+    from edgebench.fl.flower.supervise import Supervisor
+
+    worker = None if args.cold else warm_worker_command(args, os.getpid())
+    label = f"edgebench client {args.partition_id}"
+    return Supervisor(argv, worker, env, label, reconnect=args.reconnect, backoff_max_s=args.backoff_max_s).run()
 
 
 # -- edgebench server -----------------------------------------------------------------------------
-def connection_toml(address: str, insecure: bool, root_certificates: Path | None) -> str:
-    """A Flower CLI config (``$FLWR_HOME/config.toml``) with one SuperLink connection, ``edgebench``."""
-    from edgebench.fl.flower.project import toml_string
+CONNECTION = "edgebench"  # the SuperLink connection edgebench keeps in Flower's config.toml
 
-    lines = ["[superlink]", 'default = "edgebench"', "", "[superlink.edgebench]", f"address = {toml_string(address)}"]
-    if insecure:
-        lines.append("insecure = true")
-    else:
-        assert root_certificates is not None
-        lines.append(f"root-certificates = {toml_string(str(root_certificates.expanduser().resolve()))}")
-    return "\n".join(lines) + "\n"
+
+def store_connection(address: str, insecure: bool, root_certificates: Path | None, name: str = CONNECTION) -> Path:
+    """Write SuperLink connection `name` into Flower's own config (``$FLWR_HOME/config.toml``, by default
+    ``~/.flwr/config.toml``) and make it the default, so ``flwr ls`` / ``flwr log`` / ``flwr stop`` work
+    without arguments; returns the file. Other connections in the file are kept."""
+    try:
+        from flwr.cli.flower_config import set_default_superlink_connection, write_superlink_connection
+        from flwr.cli.typing import SuperLinkConnection
+        from flwr.supercore.utils import get_flwr_home
+    except ImportError:
+        raise FlowerCliError(
+            "this flwr keeps no SuperLink connections in ~/.flwr/config.toml; use --connection"
+        ) from None
+    certificates = None if insecure else str(root_certificates.expanduser().resolve()) if root_certificates else None
+    write_superlink_connection(
+        SuperLinkConnection(name, address=address, root_certificates=certificates, insecure=insecure)
+    )
+    set_default_superlink_connection(name)
+    return get_flwr_home() / "config.toml"
 
 
 def server_command(args: argparse.Namespace) -> int:
     from edgebench.config import ConfigError, load_config
-    from edgebench.fl.flower.project import run_config_toml, write_app
+    from edgebench.fl.flower.project import default_app_dir, write_app
     from edgebench.fl.run_dir import default_run_dir
     from edgebench.results import RUN_JSON
 
@@ -230,6 +309,8 @@ def server_command(args: argparse.Namespace) -> int:
         raise FlowerCliError("--connection replaces --superlink/--insecure/--root-certificates; give one or the other")
     if not args.connection and args.insecure == (args.root_certificates is not None):
         raise FlowerCliError("give exactly one of --root-certificates CA.pem (TLS) and --insecure (or --connection)")
+    if args.root_certificates is not None and not args.root_certificates.expanduser().is_file():
+        raise FlowerCliError(f"--root-certificates {args.root_certificates}: no such file")
     try:
         config = load_config(args.config)
         methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else []
@@ -245,50 +326,51 @@ def server_command(args: argparse.Namespace) -> int:
     if args.resume is not None and not (run_dir / RUN_JSON).exists():
         raise FlowerCliError(f"{run_dir}: no {RUN_JSON}; not a run directory")
 
-    with tempfile.TemporaryDirectory(prefix="edgebench-flower-") as tmp:
-        work = args.app_dir.expanduser().resolve() if args.app_dir else Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        app_dir = write_app(work / "app")
-        overrides = work / "run-config.toml"
-        overrides.write_text(
-            run_config_toml(
-                {
-                    "config": str(args.config.expanduser().resolve()),
-                    "config-yaml": args.config.read_text(),
-                    "run-dir": str(run_dir),
-                    "resume": args.resume is not None,
-                    "methods": ",".join(methods),
-                    "compute": args.compute or "",
-                }
-            )
+    # The app is kept (never a temporary folder): `flwr run <app>` repeats this experiment.
+    app_dir = (args.app_dir or default_app_dir(run_dir.name)).expanduser().resolve()
+    write_app(
+        app_dir,
+        {
+            "config": str(args.config.expanduser().resolve()),
+            "config-yaml": args.config.read_text(),
+            "run-dir": str(run_dir),
+            "resume": args.resume is not None,
+            "methods": ",".join(methods),
+            "compute": args.compute or "",
+        },
+    )
+    env = quiet_flower_env(dict(os.environ))
+    connection = args.connection or CONNECTION
+    if not args.connection:
+        address = args.superlink or default_control_address()
+        stored = store_connection(address, args.insecure, args.root_certificates)
+        print(
+            f"edgebench server: SuperLink connection '{CONNECTION}' ({address}) is the default in {stored}",
+            file=sys.stderr,
         )
-        env = quiet_flower_env(dict(os.environ))
-        if args.connection:
-            connection = args.connection
-        else:
-            connection = "edgebench"
-            home = work / "flwr-home"
-            home.mkdir(exist_ok=True)
-            address = args.superlink or DEFAULT_SUPERLINK
-            (home / "config.toml").write_text(connection_toml(address, args.insecure, args.root_certificates))
-            env["FLWR_HOME"] = str(home)
-        argv = [_flower_tool("flwr"), "run", str(app_dir), connection, "--run-config", str(overrides), "--stream"]
-        if args.print_command:
-            print(" ".join(_quote(a) for a in argv))
-            if not args.connection:
-                home = Path(env["FLWR_HOME"])
-                print(f"# with FLWR_HOME={home} holding:\n{(home / 'config.toml').read_text()}")
-            return 0
-        print(f"edgebench server: submitting {args.config} -> {run_dir}", file=sys.stderr, flush=True)
-        rc = _follow_run(argv, connection, env)
+    argv = [_flower_tool("flwr"), "run", str(app_dir), connection, "--stream"]
+    if args.print_command:
+        print(" ".join(_quote(a) for a in argv))
+        print(f'# the app (kept): {app_dir}/pyproject.toml; add --run-config "federation.rounds=5" to change a field')
+        return 0
+    print(f"edgebench server: submitting {args.config} -> {run_dir} (app {app_dir})", file=sys.stderr, flush=True)
+    rc = _follow_run(argv, connection, env)
     if rc == 130:
-        print(f"edgebench server: interrupted and stopped; continue with --resume {run_dir}", file=sys.stderr)
-        return 130
+        return _report_interrupted(run_dir)
+    if rc == STOP_FAILED:
+        return 1
     return _report_run(run_dir, rc)
 
 
+STOP_FAILED = -1  # _follow_run: Ctrl-C, and `flwr stop` did not confirm the stop
+
+
 def _follow_run(argv: list[str], connection: str, env: dict[str, str]) -> int:
-    """Run ``flwr run --stream``, echoing its output; on Ctrl-C also stop the run on the SuperLink."""
+    """Run ``flwr run --stream``, echoing its output; on Ctrl-C also stop the run on the SuperLink.
+
+    Returns flwr's exit status; 130 after Ctrl-C when ``flwr stop`` confirmed the stop (or the run had not
+    started), :data:`STOP_FAILED` when it did not (the run may still be going on the SuperLink).
+    """
     import re
 
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
@@ -308,14 +390,49 @@ def _follow_run(argv: list[str], connection: str, env: dict[str, str]) -> int:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        if run_id is not None:
-            print(f"\nedgebench server: stopping run {run_id} on the SuperLink", file=sys.stderr, flush=True)
-            stop = [_flower_tool("flwr"), "stop", run_id, connection]
-            try:
-                subprocess.run(stop, env=env, timeout=60, check=False)
-            except subprocess.TimeoutExpired:
-                print(f"edgebench server: `flwr stop {run_id}` timed out", file=sys.stderr)
+        if run_id is None:
+            print("\nedgebench server: interrupted before the SuperLink started the run", file=sys.stderr)
+            return 130
+        print(f"\nedgebench server: stopping run {run_id} on the SuperLink (flwr stop)", file=sys.stderr, flush=True)
+        stop = [_flower_tool("flwr"), "stop", run_id, connection]
+        try:
+            done = subprocess.run(stop, env=env, timeout=60, check=False, capture_output=True, text=True)
+        except subprocess.TimeoutExpired:
+            print(
+                f"edgebench server: error: `flwr stop {run_id}` timed out; the run may still be going", file=sys.stderr
+            )
+            return STOP_FAILED
+        if done.returncode != 0:
+            why = (done.stdout + done.stderr).strip().splitlines()
+            print(
+                f"edgebench server: error: `flwr stop {run_id} {connection}` failed ({done.returncode}: "
+                f"{why[-1] if why else 'no output'}); the run may still be going on the SuperLink (`flwr ls`)",
+                file=sys.stderr,
+            )
+            return STOP_FAILED
         return 130
+
+
+def _report_interrupted(run_dir: Path, wait_s: float = 30.0) -> int:
+    """After Ctrl-C and a confirmed ``flwr stop``: what run.json says once the ServerApp recorded it."""
+    import time
+
+    from edgebench.results import RUN_JSON
+
+    path = run_dir / RUN_JSON
+    deadline = time.monotonic() + wait_s
+    status = "no run.json"
+    while time.monotonic() < deadline:
+        if path.exists():
+            try:
+                status = str(json.loads(path.read_text()).get("status"))
+            except (OSError, ValueError):
+                status = "unreadable run.json"
+            if status != "running":
+                break
+        time.sleep(0.5)
+    print(f"edgebench server: stopped; run.json status: {status}; continue with --resume {run_dir}", file=sys.stderr)
+    return 130
 
 
 def _report_run(run_dir: Path, flwr_rc: int) -> int:

@@ -8,17 +8,20 @@ client it is and where its data live (see docs/flower.md):
 - ``device-profile``: device profile for the profiler (default: what the server sends, ``auto`` =
   detect this device); ``torch-threads``: intra-op threads; ``compute``: where this node trains
   (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``; default: the experiment's ``compute.device``);
-- ``data-path``: the dataset on this device (overrides ``data.path`` of the experiment file).
+- ``data-path``: the dataset on this device (overrides ``data.path`` of the experiment file);
+- ``state-dir``: where the node keeps per-client method state on disk
+  (:mod:`~edgebench.fl.flower.node_state`; ``edgebench client`` always sets it).
 
 Two message types: a ``query`` (hello) carries the experiment config once per run -- it is kept in the
 node's ``context.state`` -- and is answered with the node's partition, device and versions; a ``train``
 message carries the downlink and runs :func:`edgebench.fl.client_round.run_client_round` with the
 method's client half inside the profiler, exactly as the in-process engine does. A method's per-client
-state (e.g. FedARA's persistent EMAs, FedAdaLoRA's rank pattern) lives in ``context.state`` between
-rounds.
+state (e.g. FedARA's persistent EMAs, FedAdaLoRA's rank pattern) is written to the node's disk after
+every round it trains, keyed by run and method (with ``state-dir``), else kept in ``context.state``.
 
-Flower re-creates the ClientApp for every message (a fresh process per message in a deployment), so the
-model and the tokenized partition are cached per process only, keyed by config hash and method.
+The model and the tokenized partition are cached per process, keyed by config hash and method: with
+the warm worker (:mod:`~edgebench.fl.flower.warm`) one process serves every message, so they are built
+once per run; with Flower's default a fresh process per message builds them every time.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from edgebench.config import ExperimentConfig, MethodEntry, parse_config
 from edgebench.devices.profiles import DeviceProfile
 from edgebench.fl.batches import TokenizedSplit, tokenize
 from edgebench.fl.client_round import run_client_round
+from edgebench.fl.flower.node_state import NodeStateStore
 from edgebench.fl.flower.wire import (
     DOWNLINK,
     INSTRUCTION,
@@ -82,6 +86,7 @@ class NodeSettings:
     data_path: str | None = None
     torch_threads: int | None = None
     compute: str | None = None
+    state_dir: str | None = None
 
     @classmethod
     def from_node_config(cls, node_config: Any) -> NodeSettings:
@@ -114,6 +119,7 @@ class NodeSettings:
             data_path=as_str("data-path"),
             torch_threads=as_int("torch-threads"),
             compute=as_str("compute"),
+            state_dir=as_str("state-dir"),
         )
 
 
@@ -126,6 +132,7 @@ class ClientJob:
     config_hash: str
     device: str
     node: NodeSettings
+    run_key: str = ""  # the edgebench run, for state kept on the node's disk (node_state.py)
 
     @classmethod
     def from_state(cls, context: Context) -> ClientJob:
@@ -138,13 +145,24 @@ class ClientJob:
             str(record["device"]),
             str(record.get("config_file", "")),
             context.node_config,
+            str(record.get("run_key", "")),
         )
 
     @classmethod
-    def build(cls, config_json: str, config_hash: str, device: str, config_file: str, node_config: Any) -> ClientJob:
+    def build(
+        cls, config_json: str, config_hash: str, device: str, config_file: str, node_config: Any, run_key: str = ""
+    ) -> ClientJob:
         node = NodeSettings.from_node_config(node_config)
         config = _job_config(config_json, config_file, node)
-        return cls(config=config, config_hash=config_hash, device=node.device_profile or device, node=node)
+        return cls(
+            config=config, config_hash=config_hash, device=node.device_profile or device, node=node, run_key=run_key
+        )
+
+    def state_store(self) -> NodeStateStore | None:
+        """Where this node keeps client method state on disk (None: in ``context.state`` only, e.g. simulation)."""
+        if not self.node.state_dir or not self.run_key:
+            return None
+        return NodeStateStore.open(Path(self.node.state_dir), self.run_key)
 
 
 _CONFIG_CACHE: dict[tuple[str, str, str | None], ExperimentConfig] = {}
@@ -176,9 +194,11 @@ class ClientRuntime:
     rows: dict[int, int]
 
 
-# One model per method and process, shared by the clients this process serves (as the in-process engine
-# shares one backbone); the data and each client's token ids once per config.
-_MODEL: dict[tuple[str, str], tuple[MethodClient, nn.Module, Any]] = {}
+# One model per method, run and process, shared by the clients this process serves (as the in-process engine
+# shares one backbone); the data and each client's token ids once per config. The model is keyed by the
+# edgebench run and Flower's run id too: a warm process serves many runs, and a model FedARA pruned in one
+# run (or before a resume, which is a new Flower run) must not be reused by the next.
+_MODEL: dict[tuple[str, str, str, int], tuple[MethodClient, nn.Module, Any]] = {}
 _DATA: dict[tuple[str, str | None], Any] = {}
 _TOKENS: dict[tuple[str, str | None, int], tuple[list[int], TokenizedSplit]] = {}
 
@@ -190,8 +210,8 @@ def _method_entry(config: ExperimentConfig, label: str) -> MethodEntry:
     raise ClientSetupError(f"the experiment has no method labelled {label!r}")
 
 
-def client_runtime(job: ClientJob, label: str, cid: int) -> ClientRuntime:
-    """The method's model (built once per process) and client `cid`'s tokenized rows."""
+def client_runtime(job: ClientJob, label: str, cid: int, run_id: int = 0) -> ClientRuntime:
+    """The method's model (built once per process and Flower run `run_id`) and client `cid`'s tokenized rows."""
     from edgebench.fl.prepared import prepare_data
     from edgebench.models import resolve_model
 
@@ -205,7 +225,7 @@ def client_runtime(job: ClientJob, label: str, cid: int) -> ClientRuntime:
     data = _DATA[data_key]
     if not 0 <= cid < len(data.partition.client_indices):
         raise ClientSetupError(f"client {cid} is outside the partition's {len(data.partition.client_indices)} clients")
-    model_key = (job.config_hash, label)
+    model_key = (job.config_hash, label, job.run_key, run_id)
     if model_key not in _MODEL:
         _MODEL.clear()
         entry = _method_entry(config, label)
@@ -223,6 +243,20 @@ def client_runtime(job: ClientJob, label: str, cid: int) -> ClientRuntime:
         _TOKENS[token_key] = (indices, tokenize(tokenizer, data.splits.train.subset(indices), fed.max_seq_len))
     indices, tokens = _TOKENS[token_key]
     return ClientRuntime(client, model, indices, tokens, {row: pos for pos, row in enumerate(indices)})
+
+
+def prewarm(context: Context) -> str | None:
+    """Build the first method's model and this node's tokenized partition into the process caches.
+
+    For a long-lived ClientApp process (:mod:`edgebench.fl.flower.warm`), right after the hello query:
+    round 1 then finds them ready. Returns the method label built (None when the node has no job yet).
+    """
+    if STATE_JOB not in context.state.config_records:
+        return None
+    job = ClientJob.from_state(context)
+    label = job.config.methods[0].label
+    client_runtime(job, label, job.node.partition_id, context.run_id)
+    return label
 
 
 def node_placement(job: ClientJob, profile: DeviceProfile | None = None) -> PlacementChoice:
@@ -245,8 +279,9 @@ def hello(msg: Message, context: Context) -> Message:
     """Keep the experiment config in ``context.state``; answer with this node's partition and device."""
     ask = msg.content.config_records[INSTRUCTION]
     config_file = str(ask.get("config_file", ""))
+    run_key = str(ask.get("run_key", ""))
     job = ClientJob.build(
-        str(ask["config"]), str(ask["config_hash"]), str(ask["device"]), config_file, context.node_config
+        str(ask["config"]), str(ask["config_hash"]), str(ask["device"]), config_file, context.node_config, run_key
     )
     context.state[STATE_JOB] = config_record(
         {
@@ -254,6 +289,7 @@ def hello(msg: Message, context: Context) -> Message:
             "config_hash": str(ask["config_hash"]),
             "device": str(ask["device"]),
             "config_file": config_file,
+            "run_key": run_key,
         }
     )
     from edgebench.devices.detect import select_profile
@@ -268,6 +304,7 @@ def hello(msg: Message, context: Context) -> Message:
         "device_selection": json.dumps(selection.describe(), sort_keys=True, default=str),
         "compute": json.dumps(placement.describe(), sort_keys=True),
         "data_path": job.node.data_path or "",
+        "state_dir": str(store.root) if (store := job.state_store()) is not None else "",
         "hostname": socket.gethostname(),
         "machine": platform.machine(),
         "python": platform.python_version(),
@@ -299,14 +336,18 @@ def run_round(job: ClientJob, label: str, rnd: int, cid: int, blob_down: bytes, 
 
     config = job.config
     fed = config.federation
-    runtime = client_runtime(job, label, cid)
+    runtime = client_runtime(job, label, cid, context.run_id)
     settings = config.profiler.model_copy(update={"idle_baseline_s": 0.0})  # no idle wait per message
     measurement = build_measurement(settings, job.device)
     measurement.host_sample_s = None  # no host-load samples per message (windows still measure contention)
     measurement.apply_torch_threads(job.node.torch_threads or config.device.torch_threads)  # else the profile's
     state_key = STATE_CLIENT + label
+    store = job.state_store()
     client_state: Payload | None = None
-    if state_key in context.state.array_records:
+    if store is not None:
+        found = store.load(label, cid, rnd)
+        client_state = found[1] if found is not None else None
+    elif state_key in context.state.array_records:
         client_state = unpack_state(blob_of(context.state, state_key))
     measurement.start(log.info)
     try:
@@ -325,7 +366,10 @@ def run_round(job: ClientJob, label: str, rnd: int, cid: int, blob_down: bytes, 
     finally:
         measurement.close()
     if result.fit.client_state is not None:
-        context.state[state_key] = blob_record(pack_state(result.fit.client_state))
+        if store is not None:  # on disk, atomically: survives a node restart and a server resume
+            store.save(label, cid, rnd, result.fit.client_state)
+        else:
+            context.state[state_key] = blob_record(pack_state(result.fit.client_state))
     metrics, text = measurement_to_records(measured)
     metrics["num_examples"] = len(runtime.indices)
     text["method"] = label

@@ -30,6 +30,7 @@ from edgebench.fl.executor import (
     RoundTask,
     RunContext,
 )
+from edgebench.fl.flower.node_state import run_key
 from edgebench.fl.flower.nodes import NodeDirectory
 from edgebench.fl.flower.transport import Exchange, error_text, exchange
 from edgebench.fl.flower.wire import (
@@ -77,13 +78,17 @@ class FlowerExecutor(ClientExecutor):
     def open(self, run: RunContext, meta: RunMeta) -> None:
         config = run.config
         self._run = run
-        self._nodes = NodeDirectory(self.grid, config, self.client_device, run.log, config.runtime.round_timeout_s)
+        key = run_key(meta.run_dir, meta.started_at)  # the same after --resume: nodes find their client state
+        self._nodes = NodeDirectory(
+            self.grid, config, self.client_device, run.log, config.runtime.round_timeout_s, run_key=key
+        )
         versions = package_versions(["flwr", "ray"])
         meta.runtime = {
             "engine": self.runtime,
             "flwr": versions["flwr"],
             "ray": versions["ray"] if self.runtime == SIMULATION else None,
             "settings": config.runtime.model_dump(mode="json"),
+            "run_key": key,
             "nodes": {},
         }
         self._nodes.wait_for_all(config.runtime.wait_for_nodes_s)
@@ -160,7 +165,8 @@ class FlowerExecutor(ClientExecutor):
         outcome = ClientOutcome(cid, sent.task.num_examples, ClientMeasurement())
         outcome.transport.client_device = self._nodes.device_of(cid)
         if sent.node_id is None:
-            outcome.problem = f"{DROPOUT}: no SuperNode serves client {cid}"
+            refused = self._nodes.refusal_for(cid)  # e.g. a node of another flwr/edgebench version
+            outcome.problem = f"{DROPOUT}: no SuperNode serves client {cid}" + (f" ({refused})" if refused else "")
         elif sent.message_id is None:
             outcome.problem = f"{DROPOUT}: the instruction could not be pushed to the SuperLink"
         elif reply is None:
@@ -222,6 +228,7 @@ class FlowerExecutor(ClientExecutor):
         self._nodes.changed = False
         assert meta.runtime is not None
         meta.runtime["nodes"] = self._nodes.describe()
+        meta.runtime["refused"] = self._nodes.describe_refused()
         devices = self._nodes.devices()
         meta.device["clients"] = devices
         if self.runtime == DEPLOYMENT and devices:

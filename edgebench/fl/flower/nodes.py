@@ -2,7 +2,10 @@
 
 The hello query carries the experiment config once per node and run (the node keeps it in its
 ``context.state``); nodes that leave are forgotten, nodes that join (or reconnect with a new id) are
-greeted at the next round.
+greeted at the next round. A new node of the *same host* claiming a client another node serves is that
+device restarted: it takes the client over at once (Flower keeps listing a crashed node until its
+heartbeats time out, which would otherwise cost the client every round until then). One of another host
+is refused while the client is served, and greeted again once it is not.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from flwr.serverapp import Grid
 
 from edgebench.config import ExperimentConfig
 from edgebench.fl.flower.transport import error_text, exchange
+from edgebench.fl.flower.versions import version_refusal
 from edgebench.fl.flower.wire import INSTRUCTION, NODE, config_record, flower_bytes
 
 
@@ -42,6 +46,7 @@ class NodeDirectory:
         client_device: str,
         log: Callable[[str], None],
         timeout_s: float,
+        run_key: str = "",
     ) -> None:
         self.grid = grid
         self.config = config
@@ -50,6 +55,10 @@ class NodeDirectory:
         self.nodes: dict[int, NodeRecord] = {}
         self.by_partition: dict[int, int] = {}
         self.refused: dict[int, str] = {}  # node id -> why it is not used (retried when it reconnects)
+        self.duplicates: dict[int, int] = {}  # node id -> client it claimed while another node served it
+        self.superseded: set[int] = set()  # nodes replaced by a newer node of the same host (not greeted again)
+        self._greeted_now: set[int] = set()
+        self.refused_clients: dict[int, int] = {}  # node id -> the client id a refused node claimed
         self.changed = False
         self._hello = {
             "action": "hello",
@@ -57,6 +66,7 @@ class NodeDirectory:
             "config_hash": config.hash(),
             "config_file": str(config.source) if config.source else "",
             "device": client_device,
+            "run_key": run_key,  # names this run's client state on the nodes' disks (node_state.py)
         }
 
     def node_for(self, cid: int) -> int | None:
@@ -99,7 +109,12 @@ class NodeDirectory:
             self.changed = True
         for node_id in [n for n in self.refused if n not in online]:
             del self.refused[node_id]
-        new = sorted(n for n in online if n not in self.nodes and n not in self.refused)
+        self.superseded &= online
+        for node_id, pid in list(self.duplicates.items()):  # its client lost its node: greet it again
+            if node_id not in online or pid not in self.by_partition:
+                del self.duplicates[node_id]
+                self.refused.pop(node_id, None)
+        new = sorted(n for n in online if n not in self.nodes and n not in self.refused and n not in self.superseded)
         if not new:
             return
         messages = [
@@ -113,6 +128,7 @@ class NodeDirectory:
             for node_id in new
         ]
         ids, got = exchange(self.grid, messages, self.timeout_s)
+        self._greeted_now = set()  # two nodes of one host answering together: the first keeps the client
         for mid, message in zip(ids, messages, strict=True):
             node_id = message.metadata.dst_node_id
             reply = got.replies.get(mid) if mid else None
@@ -133,6 +149,12 @@ class NodeDirectory:
             self.refused[node_id] = "malformed hello reply"
             self.log(f"SuperNode {node_id}: malformed hello reply, ignored")
             return
+        mismatch = version_refusal(info)  # one flwr and edgebench version per federation (versions.py)
+        if mismatch is not None:
+            self.refused[node_id], self.refused_clients[node_id] = mismatch, pid
+            self.changed = True  # recorded in run.json runtime.refused
+            self.log(f"SuperNode {node_id} (client {pid}) refused: {mismatch}")
+            return
         wanted = self.config.federation.num_clients
         declared = int(info.get("num_partitions", -1))
         if not 0 <= pid < wanted:
@@ -142,11 +164,21 @@ class NodeDirectory:
         if declared not in (-1, wanted):
             self.log(f"SuperNode {node_id}: num-partitions={declared} but the config has {wanted} clients")
         if pid in self.by_partition:
-            self.refused[node_id] = f"client {pid} is already served by SuperNode {self.by_partition[pid]}"
-            self.log(f"SuperNode {node_id}: {self.refused[node_id]}; ignored")
-            return
+            old = self.nodes[self.by_partition[pid]]
+            host = info.get("hostname")
+            if host is None or old.info.get("hostname") != host or old.node_id in self._greeted_now:
+                self.refused[node_id] = f"client {pid} is already served by SuperNode {old.node_id}"
+                self.duplicates[node_id] = pid  # greeted again if that node leaves
+                self.log(f"SuperNode {node_id}: {self.refused[node_id]}; ignored")
+                return
+            # The same device came back (a reboot, a restarted SuperNode): Flower lists the old SuperNode until
+            # its heartbeats time out, but it will never answer again.
+            del self.nodes[old.node_id]
+            self.superseded.add(old.node_id)
+            self.log(f"SuperNode {node_id} replaces SuperNode {old.node_id} as client {pid} (same host {host})")
         self.nodes[node_id] = NodeRecord(node_id, pid, info, bytes_down, bytes_up)
         self.by_partition[pid] = node_id
+        self._greeted_now.add(node_id)
         self.changed = True
         self.log(
             f"SuperNode {node_id} serves client {pid} on {info.get('hostname', '?')} "
@@ -164,6 +196,17 @@ class NodeDirectory:
             }
             for rec in sorted(self.nodes.values(), key=lambda r: r.partition_id)
         }
+
+    def describe_refused(self) -> dict[str, str]:
+        """For run.json: the nodes connected but not used, by node id, with the reason."""
+        return {str(node_id): reason for node_id, reason in sorted(self.refused.items())}
+
+    def refusal_for(self, cid: int) -> str | None:
+        """Why a connected node claiming client `cid` was refused (e.g. its versions), if one was."""
+        for node_id, reason in self.refused.items():
+            if self.refused_clients.get(node_id) == cid:
+                return f"SuperNode {node_id} refused: {reason}"
+        return None
 
     def devices(self) -> list[str]:
         return sorted({str(rec.info.get("device_profile", "?")) for rec in self.nodes.values()})

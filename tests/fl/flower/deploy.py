@@ -22,6 +22,8 @@ from pathlib import Path
 
 import psutil
 
+from edgebench.fl.flower.compat import split_apis, superlink_args
+
 BIN = Path(sys.executable).parent
 TAG = "EDGEBENCH_TEST_PROCESS_TAG"
 
@@ -67,6 +69,9 @@ class Processes:
         env["PYTHONUNBUFFERED"] = "1"
         env["FLWR_TELEMETRY_ENABLED"] = "0"
         env["FLWR_DISABLE_UPDATE_CHECK"] = "1"
+        # Node state, kept apps: in the test's folder, never the user's ~/.local
+        env["XDG_STATE_HOME"] = str(self.folder / "xdg-state")
+        env["XDG_DATA_HOME"] = str(self.folder / "xdg-data")
         env[TAG] = self.tag
         env.update(extra)
         return env
@@ -172,11 +177,21 @@ class Loopback:
     procs: Processes
     tls: Path | None = None  # folder holding ca.pem, server.pem, server.key
     node_auth: bool = False
+    database: Path | None = None  # the SuperLink's state on disk (--database), else in memory
     port: int = field(default_factory=free_port)
+    # flwr 1.30 serves the flwr CLI and the ServerApp on ports of their own (1.42: all on `port`)
+    control_port: int | None = field(default_factory=lambda: free_port() if split_apis() else None)
+    serverappio_port: int | None = field(default_factory=lambda: free_port() if split_apis() else None)
 
     @property
     def address(self) -> str:
+        """Where SuperNodes connect."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def control_address(self) -> str:
+        """Where the flwr CLI (`edgebench server`) connects."""
+        return f"127.0.0.1:{self.control_port or self.port}"
 
     def security(self) -> list[str]:
         return ["--root-certificates", str(self.tls / "ca.pem")] if self.tls else ["--insecure"]
@@ -184,9 +199,7 @@ class Loopback:
     def start_superlink(self) -> Started:
         argv = [
             str(BIN / "flower-superlink"),
-            "--port",
-            str(self.port),
-            "--disable-runtime-dependency-installation",
+            *superlink_args("127.0.0.1", self.port, self.control_port, self.serverappio_port),
         ]
         if self.tls:
             argv += [
@@ -201,8 +214,11 @@ class Loopback:
             argv.append("--insecure")
         if self.node_auth:
             argv.append("--enable-supernode-auth")
+        if self.database is not None:
+            argv += ["--database", str(self.database)]
         started = self.procs.start("superlink", argv, FLWR_HOME=str(self.procs.folder / "home-superlink"))
         wait_for_port(self.port, proc=started.proc)
+        wait_for_port(self.control_port or self.port, proc=started.proc)
         return started
 
     def flwr_home(self) -> Path:
@@ -211,7 +227,8 @@ class Loopback:
         home.mkdir(exist_ok=True)
         security = f'root-certificates = "{self.tls / "ca.pem"}"' if self.tls else "insecure = true"
         (home / "config.toml").write_text(
-            f'[superlink]\ndefault = "loopback"\n\n[superlink.loopback]\naddress = "{self.address}"\n{security}\n'
+            f'[superlink]\ndefault = "loopback"\n\n[superlink.loopback]\n'
+            f'address = "{self.control_address}"\n{security}\n'
         )
         return home
 
@@ -226,7 +243,13 @@ class Loopback:
         assert result.returncode == 0, result.stdout
 
     def start_client(
-        self, cid: int, num: int, auth_key: Path | None = None, name: str | None = None, **extra: str
+        self,
+        cid: int,
+        num: int,
+        auth_key: Path | None = None,
+        name: str | None = None,
+        client_args: tuple[str, ...] = (),
+        **extra: str,
     ) -> Started:
         argv = [
             str(BIN / "edgebench"),
@@ -243,21 +266,24 @@ class Loopback:
         ]
         if auth_key is not None:
             argv += ["--auth-key", str(auth_key)]
+        argv += client_args
         name = name or f"client{cid}"
         return self.procs.start(name, argv, FLWR_HOME=str(self.procs.folder / f"home-{name}"), **extra)
 
     def server_argv(self, config: Path, run_dir: Path, flag: str = "--out") -> list[str]:
         """`edgebench server CONFIG --out RUN_DIR` (or `flag="--resume"`) against this SuperLink."""
-        argv = [str(BIN / "edgebench"), "server", str(config), flag, str(run_dir), "--superlink", self.address]
+        argv = [str(BIN / "edgebench"), "server", str(config), flag, str(run_dir), "--superlink", self.control_address]
         return [*argv, *self.security()]
 
     def run_server(
         self, config: Path, run_dir: Path, flag: str = "--out", timeout_s: float = 600
     ) -> subprocess.CompletedProcess:
-        return self.procs.run("server", self.server_argv(config, run_dir, flag), timeout_s=timeout_s)
+        home = str(self.procs.folder / "home-server")  # `edgebench server` keeps its connection there
+        return self.procs.run("server", self.server_argv(config, run_dir, flag), timeout_s=timeout_s, FLWR_HOME=home)
 
     def start_server(self, config: Path, run_dir: Path, flag: str = "--out") -> Started:
-        return self.procs.start("server", self.server_argv(config, run_dir, flag))
+        home = str(self.procs.folder / "home-server")
+        return self.procs.start("server", self.server_argv(config, run_dir, flag), FLWR_HOME=home)
 
 
 def stamp() -> str:

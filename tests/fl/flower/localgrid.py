@@ -14,8 +14,8 @@ from uuid import uuid4
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
 from flwr.serverapp import Grid
-from flwr.supercore.run import Run
-from flwr.supercore.task_identity import TaskIdentity
+
+from edgebench.fl.flower.compat import empty_run, set_task_identity
 
 Tamper = Callable[[Message, Message], Message | None]
 
@@ -33,17 +33,15 @@ class LocalGrid(Grid):
         self.hang_on_train: set[int] = set()  # nodes that take train messages but never answer
         self.tamper: Tamper | None = None
         self._replies: dict[str, Message] = {}
-        self._run = Run.create_empty(run_id=run_id)
-        TaskIdentity.task_id = 1
-        TaskIdentity.run_id = run_id
-        TaskIdentity.node_id = SUPERLINK_NODE_ID
+        self._run = empty_run(run_id)
+        set_task_identity(run_id, SUPERLINK_NODE_ID)
         self.pushed: list[Message] = []
 
-    def set_run(self, run: Run) -> None:
+    def set_run(self, run) -> None:
         self._run = run
 
     @property
-    def run(self) -> Run:
+    def run(self):
         return self._run
 
     def create_message(self, content, message_type, dst_node_id, group_id, ttl=None) -> Message:

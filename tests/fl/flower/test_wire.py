@@ -17,7 +17,8 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from edgebench.cli import main
 from edgebench.fl.codec import encode
 from edgebench.fl.flower import cli as flower_cli
-from edgebench.fl.flower.project import RUN_CONFIG_DEFAULTS, pyproject_text, run_config_toml, toml_string
+from edgebench.fl.flower import compat
+from edgebench.fl.flower.project import RUN_CONFIG_DEFAULTS, pyproject_text, toml_string
 from edgebench.fl.flower.wire import (
     ReplyError,
     blob_of,
@@ -77,19 +78,23 @@ def test_client_state_is_stored_losslessly() -> None:
 
 
 def test_flower_app_file_names_the_components() -> None:
-    doc = tomli.loads(pyproject_text())
+    text = 'model:\n  name: "tiny-bert"  # comment \\ with \t tab\n'
+    doc = tomli.loads(pyproject_text({"config-yaml": text, "resume": True}))
     app = doc["tool"]["flwr"]["app"]
     assert app["components"] == {
         "serverapp": "edgebench.fl.flower.server_app:app",
         "clientapp": "edgebench.fl.flower.client_app:app",
     }
-    assert app["config"] == RUN_CONFIG_DEFAULTS and doc["project"]["dependencies"] == []
-    text = 'model:\n  name: "tiny-bert"  # comment \\ with \t tab\n'
-    assert tomli.loads(run_config_toml({"config-yaml": text, "resume": True})) == {"config-yaml": text, "resume": True}
+    assert {k: app["config"][k] for k in RUN_CONFIG_DEFAULTS} == {
+        **RUN_CONFIG_DEFAULTS,
+        "config-yaml": text,
+        "resume": True,
+    }
+    assert doc["project"]["dependencies"] == []
     odd = "é\x7f"
     assert tomli.loads("k = " + toml_string(odd))["k"] == odd
     with pytest.raises(KeyError):
-        run_config_toml({"nope": "x"})
+        pyproject_text({"nope": "x"})
 
 
 def _client_args(**kw) -> argparse.Namespace:
@@ -106,6 +111,10 @@ def _client_args(**kw) -> argparse.Namespace:
         auth_key=None,
         port=None,
         max_wait_time=None,
+        cold=False,
+        state_dir=Path("/var/lib/eb-state"),
+        reconnect=False,
+        backoff_max_s=60.0,
     )
     base.update(kw)
     return argparse.Namespace(**base)
@@ -129,11 +138,18 @@ def test_client_builds_the_supernode_command(tmp_path: Path) -> None:
     assert argv[0].endswith("flower-supernode")
     config = argv[argv.index("--node-config") + 1]
     assert config == (
-        f'partition-id=1 num-partitions=3 device-profile="raspberry-pi-5" data-path="{tmp_path}" torch-threads=4'
+        f'partition-id=1 num-partitions=3 device-profile="raspberry-pi-5" data-path="{tmp_path}" '
+        'state-dir="/var/lib/eb-state" torch-threads=4'
     )
+    if compat.warm_worker_supported():
+        assert argv[argv.index("--isolation") + 1] == "process"  # the warm worker claims the messages
+    else:  # flwr 1.30: Flower's own ClientApp process per message
+        assert "--isolation" not in argv
+    assert "--isolation" not in flower_cli.supernode_command(_client_args(cold=True))
     assert argv[argv.index("--root-certificates") + 1] == str(ca)
     assert argv[argv.index("--auth-supernode-private-key") + 1] == str(key)
-    assert "--insecure" not in argv and argv[argv.index("--port") + 1] == "9095"
+    flag, address = compat.supernode_local_api_args(9095)  # --port 9095 (flwr 1.30: its own flag)
+    assert "--insecure" not in argv and argv[argv.index(flag) + 1] == address
     from flwr.common.config import parse_config_args
 
     assert parse_config_args([config]) == {
@@ -142,6 +158,7 @@ def test_client_builds_the_supernode_command(tmp_path: Path) -> None:
         "device-profile": "raspberry-pi-5",
         "data-path": str(tmp_path),
         "torch-threads": 4,
+        "state-dir": "/var/lib/eb-state",
     }
 
 
@@ -150,7 +167,9 @@ def test_client_passes_its_compute_device_and_refuses_one_it_lacks(monkeypatch: 
 
     monkeypatch.setattr(compute, "present_devices", lambda torch_module=None: ["cpu"])
     argv = flower_cli.supernode_command(_client_args(compute="cpu"))
-    assert argv[argv.index("--node-config") + 1] == 'partition-id=1 num-partitions=3 compute="cpu"'
+    assert argv[argv.index("--node-config") + 1] == (
+        'partition-id=1 num-partitions=3 compute="cpu" state-dir="/var/lib/eb-state"'
+    )
     with pytest.raises(flower_cli.FlowerCliError, match=r"--compute: compute device cuda is not available"):
         flower_cli.supernode_command(_client_args(compute="cuda"))
 
@@ -169,15 +188,27 @@ def test_client_refuses_bad_arguments(kw, message: str) -> None:
         flower_cli.supernode_command(_client_args(**kw))
 
 
-def test_server_dry_run_and_errors(write_config, tmp_path: Path, capsys) -> None:
+def test_server_dry_run_and_errors(write_config, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "flwr-home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    (tmp_path / "flwr-home").mkdir()
+    (tmp_path / "flwr-home" / "config.toml").write_text(
+        '[superlink]\ndefault = "mine"\n\n[superlink.mine]\naddress = "x:1"\n'
+    )
     path = write_config()
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
     argv = ["server", str(path), "--out", str(tmp_path / "run"), "--superlink", "10.0.0.2:8000"]
     assert main([*argv, "--root-certificates", str(ca), "--print-command"]) == 0
     out = capsys.readouterr().out
-    assert " run " in out and "--run-config" in out and "--stream" in out
-    assert 'address = "10.0.0.2:8000"' in out and f'root-certificates = "{ca}"' in out
+    app = tmp_path / "data" / "edgebench" / "flower-apps" / "run"
+    assert f" run {app} edgebench --stream" in out  # a kept app, a stored connection: nothing temporary
+    app_config = tomli.loads((app / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"]
+    assert app_config["run-dir"] == str(tmp_path / "run") and app_config["config-yaml"] == path.read_text()
+    # The connection is Flower's own, in $FLWR_HOME/config.toml, and the default (flwr ls, flwr log); others kept.
+    flower = tomli.loads((tmp_path / "flwr-home" / "config.toml").read_text())["superlink"]
+    assert flower["default"] == "edgebench" and flower["mine"]["address"] == "x:1"
+    assert flower["edgebench"]["address"] == "10.0.0.2:8000" and flower["edgebench"]["root-certificates"] == str(ca)
     assert main(argv) == 2
     assert "exactly one of --root-certificates" in capsys.readouterr().err
     assert main(["server", str(path), "--resume", str(tmp_path / "nothing"), "--insecure"]) == 2
