@@ -23,12 +23,46 @@ EB_STATE_DIR="${EB_STATE_DIR:-}"           # client method state on disk [~/.loc
 
 die() { echo "error: $*" >&2; exit 2; }
 
+# Which Python and flwr may run edgebench's Flower side (edgebench/fl/flower/compat.py, docs/flower.md
+# "flwr versions"): Python >= 3.11 with flwr 1.42.x (or 1.30.x, to join a 1.30 federation), or Python 3.10
+# (JetPack 6, NVIDIA's CUDA torch) with flwr 1.30.x. Prints nothing when fine, else what to install.
+python_flwr_problem() {  # PYTHON_MAJOR.MINOR FLWR_VERSION|none
+    local py="$1" flwr="$2" major minor flwr_line
+    IFS=. read -r major minor _ <<<"$py"
+    flwr_line="$(cut -d. -f1-2 <<<"$flwr")"
+    if [[ ! "$major" =~ ^[0-9]+$ || ! "$minor" =~ ^[0-9]+$ ]]; then
+        echo "cannot read the Python version of $EB_PYTHON ('$py')"
+    elif (( major < 3 || (major == 3 && minor < 10) )); then
+        echo "Python $py: edgebench's Flower side needs Python >= 3.11 with flwr 1.42, or Python 3.10 (JetPack 6) with flwr 1.30.0"
+    elif [[ "$flwr" == none ]]; then
+        if (( major == 3 && minor == 10 )); then
+            echo "flwr is not installed for Python $py: pip install -e '.[flower]' 'flwr==1.30.0' (Python 3.10 runs flwr 1.30 only, the whole federation on 1.30.0)"
+        else
+            echo "flwr is not installed for Python $py: pip install -e '.[flower]' 'flwr==1.42.0' (or the federation's flwr version)"
+        fi
+    elif (( major == 3 && minor == 10 )) && [[ "$flwr_line" != 1.30 ]]; then
+        echo "flwr $flwr on Python $py: Python 3.10 (JetPack 6) runs flwr 1.30.x only: pip install 'flwr==1.30.0' (and flwr 1.30.0 on every machine of the federation), or use Python >= 3.11 with flwr 1.42"
+    elif [[ "$flwr_line" != 1.30 && "$flwr_line" != 1.42 ]]; then
+        echo "flwr $flwr is not supported: install flwr 1.42.x (pip install 'flwr==1.42.0'), or 1.30.x to join a flwr 1.30 federation"
+    fi
+}
+
 check_python() {
-    "$EB_PYTHON" - <<'PY' || die "Python >= 3.11 with flwr installed is required (flwr 1.42); see docs/flower.md"
-import sys
-assert sys.version_info >= (3, 11), f"Python {sys.version.split()[0]}"
-import flwr, edgebench  # noqa: F401
-PY
+    local found py flwr has_edgebench problem
+    # Versions read without importing flwr (metadata); edgebench located, not imported.
+    found="$("$EB_PYTHON" -c 'import importlib.util, sys
+from importlib import metadata
+try:
+    flwr = metadata.version("flwr")
+except metadata.PackageNotFoundError:
+    flwr = "none"
+print("%d.%d" % sys.version_info[:2], flwr, "yes" if importlib.util.find_spec("edgebench") else "no")' 2>&1)" \
+        || die "cannot run $EB_PYTHON (EB_PYTHON, the Python of the venv holding edgebench[flower]): $found"
+    read -r py flwr has_edgebench <<<"$found"
+    problem="$(python_flwr_problem "$py" "${flwr:-none}")"
+    [[ -z "$problem" ]] || die "$problem; see docs/flower.md"
+    [[ "$has_edgebench" == yes ]] || die "edgebench is not installed for $EB_PYTHON: pip install -e '.[flower]' in this checkout"
+    echo "+ Python $py, flwr $flwr" >&2
 }
 
 # edgebench client with the security flags; extra arguments are passed on. It stays in the foreground:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A Jetson (Orin Nano / NX / AGX, Xavier NX) as edgebench client $EB_PARTITION_ID. See docs/flower.md.
 #   EB_SUPERLINK=10.0.0.2:8000 EB_PARTITION_ID=0 EB_NUM_PARTITIONS=3 runners/devices/jetson.sh
-# Needs: Python >= 3.11 with a CUDA torch for this JetPack, edgebench[flower,jetson]; unless EB_INSECURE=1,
+# Needs: a CUDA torch for this JetPack and edgebench[flower,jetson]: on JetPack 6 the system Python 3.10
+# (NVIDIA's torch) with flwr 1.30.0, the whole federation on flwr 1.30.0; Python >= 3.11 (JetPack 7) with
+# flwr 1.42 (docs/flower.md "JetPack 6"; check_python says what to install). Unless EB_INSECURE=1,
 # the CA certificate and this client's key under ~/.config/edgebench/federation (certs/ca.pem,
 # keys/client-$EB_PARTITION_ID; its .pub registered on the SuperLink). Settings: common.sh, docs/flower.md.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A laptop or desktop (x86-64, optional NVIDIA GPU) as edgebench client $EB_PARTITION_ID. See docs/flower.md.
 #   EB_SUPERLINK=10.0.0.2:8000 EB_PARTITION_ID=2 EB_NUM_PARTITIONS=3 runners/devices/laptop.sh
-# Needs: Python >= 3.11, torch (CPU or CUDA wheel), edgebench[flower]. RAPL energy counters are
+# Needs: Python >= 3.11 with flwr 1.42 (or the federation's flwr), torch (CPU or CUDA wheel), edgebench[flower]. RAPL energy counters are
 # root-only on most kernels (docs/flower.md says how to open them, and the trade-off).
 # Energy on this class (profile laptop-nvidia-gpu, docs/measurement.md "Meter chains"): with NVML and a
 # readable RAPL, GPU board + CPU package, both measured. With RAPL root-only (the usual case) the energy
@@ -14,8 +14,13 @@ source "$here/common.sh"
 check_python
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader >&2 || true
 # RAPL root-only: the CPU is then estimated beside the measured GPU (see above), not measured.
-for f in /sys/class/powercap/intel-rapl:0/energy_uj; do
-    [[ -e "$f" && ! -r "$f" ]] && echo "warning: $f is root-only: energy falls back to the estimate (docs/flower.md)" >&2
-done
+rapl=/sys/class/powercap/intel-rapl:0/energy_uj
+if [[ -e "$rapl" && ! -r "$rapl" ]]; then
+    if command -v nvidia-smi >/dev/null; then
+        echo "warning: $rapl is root-only: energy is the GPU board's alone (NVML, measured); the CPU's is estimated and reported beside it, not added (docs/measurement.md \"Meter chains\"; docs/flower.md says how to open RAPL)" >&2
+    else
+        echo "warning: $rapl is root-only and no NVIDIA GPU answers: energy is the estimate (docs/measurement.md \"Meter chains\"; docs/flower.md says how to open RAPL)" >&2
+    fi
+fi
 "$EB_PYTHON" -m edgebench.cli doctor ${EB_DEVICE_PROFILE:+--device "$EB_DEVICE_PROFILE"} >&2 || true
 start_client "$@"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A Raspberry Pi 5 (or 4) on 64-bit Raspberry Pi OS as edgebench client $EB_PARTITION_ID. See docs/flower.md.
 #   EB_SUPERLINK=10.0.0.2:8000 EB_PARTITION_ID=1 EB_NUM_PARTITIONS=3 runners/devices/raspberry-pi.sh
-# Needs: Python >= 3.11 (Bookworm ships 3.11), edgebench[flower] with the aarch64 CPU torch wheel;
+# Needs: Python >= 3.11 (Bookworm ships 3.11) with flwr 1.42 (or the federation's flwr), edgebench[flower] with the aarch64 CPU torch wheel;
 # the user in the `video` group for `vcgencmd pmic_read_adc` (Pi 5 power rails).
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/common.sh"

@@ -336,6 +336,7 @@ def run_round(job: ClientJob, label: str, rnd: int, cid: int, blob_down: bytes, 
 
     config = job.config
     fed = config.federation
+    train_settings = config.train_settings(label)  # the method's own lr, when it sets one (as in-process)
     runtime = client_runtime(job, label, cid, context.run_id)
     settings = config.profiler.model_copy(update={"idle_baseline_s": 0.0})  # no idle wait per message
     measurement = build_measurement(settings, job.device)
@@ -357,7 +358,7 @@ def run_round(job: ClientJob, label: str, rnd: int, cid: int, blob_down: bytes, 
             runtime.model,
             blob_down,
             batches,
-            fed,
+            train_settings,
             client_state,
             measurement.profiler,
             fed.wire_dtype,
