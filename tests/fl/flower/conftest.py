@@ -115,3 +115,17 @@ def make_node_key(folder: Path, name: str) -> tuple[Path, Path]:
         key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     )
     return private, public
+
+
+@pytest.fixture
+def procs(tmp_path: Path):
+    """Processes started by a loopback test, all stopped at its end (a survivor fails the test)."""
+    from tests.fl.flower.deploy import Processes
+
+    processes = Processes(tmp_path)
+    try:
+        yield processes
+    finally:
+        processes.stop()
+        left = processes.survivors()
+        assert not left, f"processes survived the test: {left}"

@@ -32,17 +32,6 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-@pytest.fixture
-def procs(tmp_path: Path):
-    processes = Processes(tmp_path)
-    try:
-        yield processes
-    finally:
-        processes.stop()
-        left = processes.survivors()
-        assert not left, f"processes survived the test: {left}"
-
-
 def _check_contract(run_dir: Path, methods: list[str], rounds: int, clients: int) -> None:
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "complete", meta["status"]

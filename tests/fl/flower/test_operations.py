@@ -36,17 +36,6 @@ STATEFUL = {
 RECONNECT = ("--reconnect", "--backoff-max-s", "4")
 
 
-@pytest.fixture
-def procs(tmp_path: Path):
-    processes = Processes(tmp_path)
-    try:
-        yield processes
-    finally:
-        processes.stop()
-        left = processes.survivors()
-        assert not left, f"processes survived the test: {left}"
-
-
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
