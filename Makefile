@@ -23,7 +23,7 @@ STAMP := $(VENV)/.edgebench-installed
 
 .PHONY: setup quickstart smoke test lint clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): pyproject.toml
 	@echo "==> [1/3] $(VENV): a virtual environment from $(PYTHON) (Python >= 3.10), pip upgraded (seconds)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c "import sys; sys.exit(sys.version_info < (3, 10))" || \

@@ -31,7 +31,7 @@ from typing import Any
 
 # (major, minor) of the supported release lines, oldest first.
 SUPPORTED_LINES: tuple[tuple[int, int], ...] = ((1, 30), (1, 42))
-# The ``flower`` extra's requirement (setup.cfg says the same; a test checks that they agree).
+# The ``flower`` extra's requirement (pyproject.toml says the same; a test checks that they agree).
 FLWR_REQUIREMENT = "flwr>=1.30,<1.43," + ",".join(f"!=1.{minor}.*" for minor in range(31, 42))
 
 # flwr 1.30's default Control API port (its SuperNodes' Fleet API defaults to 9092); 1.42 serves both on one port.

@@ -1,9 +1,14 @@
 """edgebench as a Flower App: the repository's and the generated app's ``[tool.flwr.app]``, built and read by
-Flower's own code, and the run config the ServerApp turns into an experiment."""
+Flower's own code, and the run config the ServerApp turns into an experiment. The slow test runs
+``flwr run .`` from the checkout against a loopback SuperLink with two SuperNodes."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
+import json
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -12,9 +17,11 @@ import pytest
 pytest.importorskip("flwr")
 
 import tomli as tomllib
-from flwr.cli.build import build_fab_from_files
+from flwr.cli.build import build_fab_from_files, get_fab_filename
+from flwr.cli.config_utils import load_and_validate
 from flwr.common.config import flatten_dict, fuse_dicts, get_fab_config, parse_config_args, validate_config
 
+import edgebench
 from edgebench.config import ConfigError
 from edgebench.fl.flower.project import (
     EXPERIMENT_KEYS,
@@ -24,10 +31,10 @@ from edgebench.fl.flower.project import (
     repository_tables,
 )
 from edgebench.fl.flower.server_app import ServerJob
+from tests.fl.flower.deploy import BIN, Loopback, Processes
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # flwr's FAB builder (pathspec)
 ROOT = Path(__file__).resolve().parents[3]
-PROJECT_STUB = '[project]\nname = "edgebench"\nversion = "0.1.0"\n'
 
 
 def _app_table(text: str) -> dict:
@@ -38,12 +45,20 @@ def test_the_repository_pyproject_holds_the_app_tables() -> None:
     assert _app_table((ROOT / "pyproject.toml").read_text()) == _app_table(repository_tables())
 
 
+def test_flwr_accepts_the_repository_pyproject_as_it_is() -> None:
+    # What `flwr build` and `flwr run .` check first: [project] name and version, [tool.flwr.app], components.
+    config, warnings = load_and_validate(ROOT / "pyproject.toml", check_module=True)
+    assert warnings == []  # description and license present
+    project = config["project"]
+    assert project["name"] == "edgebench" and "dynamic" not in project  # Flower reads no dynamic version
+    assert project["version"] == edgebench.__version__  # the static version follows the package's
+    fab_name = get_fab_filename(config, hashlib.sha256(b"").hexdigest())
+    assert fab_name.startswith(f"edgebench.edgebench.{edgebench.__version__.replace('.', '-')}.")
+
+
 def _repository_fab() -> dict[str, bytes]:
-    """The checkout's app bundle, built by Flower (with a [project] stub when pyproject.toml has none)."""
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    if "project" not in tomllib.loads(pyproject):
-        pyproject = PROJECT_STUB + pyproject  # `flwr run .` needs [project] name and version (docs/flower.md)
-    files: dict[str, bytes | Path] = {"pyproject.toml": pyproject.encode()}
+    """The checkout's app bundle, built by Flower from the repository's own pyproject.toml."""
+    files: dict[str, bytes | Path] = {"pyproject.toml": ROOT / "pyproject.toml"}
     for path in [ROOT / "README.md", *sorted((ROOT / "runners" / "configs").glob("*.yaml"))]:
         files[str(path.relative_to(ROOT))] = path
     files["edgebench/fl/flower/server_app.py"] = ROOT / "edgebench" / "fl" / "flower" / "server_app.py"
@@ -97,3 +112,29 @@ def test_a_bad_run_config_value_is_one_clear_error() -> None:
         ServerJob.from_run_config(_run_config("federation.rounds=-1"))
     with pytest.raises(ConfigError, match="no such experiment file"):
         ServerJob.from_run_config(_run_config("config='runners/configs/nope.yaml'"))
+
+
+@pytest.mark.slow
+def test_flwr_run_dot_runs_the_repository_app_on_loopback(procs: Processes) -> None:
+    """`flwr run . loopback --run-config ...` from the checkout: the smoke experiment, one round, two nodes."""
+    link = Loopback(procs)
+    link.start_superlink()  # its working directory (procs.folder) is where the ServerApp writes runs/
+    for cid in range(2):
+        link.start_client(cid, 2)
+    overrides = "federation.rounds=1 federation.num_clients=2 methods='lora'"
+    result = subprocess.run(
+        [str(BIN / "flwr"), "run", ".", "loopback", "--stream", "--run-config", overrides],
+        cwd=ROOT,
+        env=procs.env(FLWR_HOME=str(link.flwr_home())),
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr + procs.logs()
+    (run_dir,) = (procs.folder / "runs").glob("smoke-*")
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "complete" and meta["runtime"]["engine"] == "flower-deployment"
+    assert meta["config"]["federation"]["rounds"] == 1 and meta["config"]["federation"]["num_clients"] == 2
+    with (run_dir / "rounds.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["method"], r["round"], r["clients"]) for r in rows] == [("lora", "1", "2")]

@@ -6,10 +6,14 @@ reports another flwr version, and checks the refusal reaches the log, run.json a
 
 from __future__ import annotations
 
-import configparser
 import csv
 import json
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 import pytest
 from packaging.requirements import Requirement
@@ -23,9 +27,7 @@ SERVER = {"flwr": "1.42.0", "edgebench": "0.3.0"}
 
 
 def _extra(name: str) -> Requirement:
-    parser = configparser.ConfigParser()
-    parser.read(ROOT / "setup.cfg")
-    lines = [line for line in parser["options.extras_require"][name].splitlines() if line.strip()]
+    lines = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][name]
     assert len(lines) == 1
     return Requirement(lines[0])
 
