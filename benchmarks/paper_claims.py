@@ -496,7 +496,7 @@ def time_first_rounds(config: ExperimentConfig, out: Path, log: Callable[[str], 
         clients = pd.read_csv(run_dir / "clients.csv")
         meta = json.loads((run_dir / "run.json").read_text())
         host = ((meta.get("measurement") or {}).get("host_load") or {}).get("start") or {}
-        flags = clients["window_flags"].fillna("").astype(str)
+        flags = clients["window_flags"].astype(object).fillna("").astype(str)
         round_s, eval_s = float(rounds["round_s"]), float(rounds["eval_s"])
         rows.append(
             {
