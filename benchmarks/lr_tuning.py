@@ -46,6 +46,7 @@ from benchmarks.paper_claims import (
     tuned_methods,
     write_config,
 )
+from edgebench.fl.run_dir import signals_interrupt
 from edgebench.report.metrics import last_share_accuracy
 
 TUNE_ALPHA = 0.1
@@ -173,10 +174,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        return _main(args)
+        # SIGTERM (and SIGINT) end the run in progress as `interrupted` in its run.json, resumable
+        with signals_interrupt():
+            return _main(args)
     except BenchmarkError as exc:
         print(f"lr_tuning: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("lr_tuning: interrupted; re-run the same command to continue", file=sys.stderr)
+        return 130
 
 
 def _main(args: argparse.Namespace) -> int:

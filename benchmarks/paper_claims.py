@@ -55,6 +55,7 @@ import yaml
 from edgebench.config import ConfigError, ExperimentConfig, parse_config
 from edgebench.fl.engine import run_experiment
 from edgebench.fl.progress import Progress
+from edgebench.fl.run_dir import signals_interrupt
 from edgebench.methods.fedara.costs import layer_of
 from edgebench.report.load import load_run
 from edgebench.report.metrics import last_share_rounds
@@ -983,10 +984,15 @@ def _names(text: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        return _main(args)
+        # SIGTERM (and SIGINT) end the run in progress as `interrupted` in its run.json, resumable
+        with signals_interrupt():
+            return _main(args)
     except BenchmarkError as exc:
         print(f"paper_claims: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("paper_claims: interrupted; re-run the same command to continue", file=sys.stderr)
+        return 130
 
 
 def _main(args: argparse.Namespace) -> int:

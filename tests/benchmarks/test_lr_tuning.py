@@ -80,3 +80,25 @@ def test_a_run_evaluated_on_the_test_split_is_never_used_for_tuning(tmp_path: Pa
     (tmp_path / "run.json").write_text(json.dumps({"data": {"eval_split": "test"}}))
     with pytest.raises(paper_claims.BenchmarkError, match="not on validation rows"):
         lr_tuning.grid_rows(tmp_path, "ag_news", 0.01)
+
+
+@pytest.mark.parametrize("module", ["benchmarks.lr_tuning", "benchmarks.paper_claims"])
+def test_sigterm_ends_a_benchmark_driver_as_an_interrupt(module: str, monkeypatch, capsys) -> None:
+    """A driver stopped by SIGTERM goes through KeyboardInterrupt (so the engine records the run
+    `interrupted`, resumable) and exits 130, instead of dying with run.json left `running`."""
+    import importlib
+    import os
+    import signal
+    import time
+
+    driver = importlib.import_module(module)
+
+    def work(args) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this wait at once
+        return 0
+
+    monkeypatch.setattr(driver, "_main", work)
+    monkeypatch.setattr(driver, "parse_args", lambda argv: None)
+    assert driver.main([]) == 130
+    assert "interrupted" in capsys.readouterr().err
