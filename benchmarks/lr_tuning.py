@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +38,7 @@ from benchmarks.paper_claims import (
     BenchmarkError,
     Cell,
     dataset_paths,
+    drive,
     experiment,
     measured_cell_s,
     run_cells,
@@ -46,7 +46,6 @@ from benchmarks.paper_claims import (
     tuned_methods,
     write_config,
 )
-from edgebench.fl.run_dir import signals_interrupt
 from edgebench.report.metrics import last_share_accuracy
 
 TUNE_ALPHA = 0.1
@@ -172,17 +171,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        # SIGTERM (and SIGINT) end the run in progress as `interrupted` in its run.json, resumable
-        with signals_interrupt():
-            return _main(args)
-    except BenchmarkError as exc:
-        print(f"lr_tuning: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("lr_tuning: interrupted; re-run the same command to continue", file=sys.stderr)
-        return 130
+    return drive("lr_tuning", _main, parse_args(argv))
 
 
 def _main(args: argparse.Namespace) -> int:

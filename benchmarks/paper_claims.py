@@ -981,18 +981,22 @@ def _names(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def drive(name: str, work: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a benchmark driver's `work`: a BenchmarkError is one line and exit 2; SIGTERM or SIGINT end the
+    run in progress as `interrupted` in its run.json (resumable) and exit 130."""
     try:
-        # SIGTERM (and SIGINT) end the run in progress as `interrupted` in its run.json, resumable
         with signals_interrupt():
-            return _main(args)
+            return work(args)
     except BenchmarkError as exc:
-        print(f"paper_claims: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("paper_claims: interrupted; re-run the same command to continue", file=sys.stderr)
+        print(f"{name}: interrupted; re-run the same command to continue", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    return drive("paper_claims", _main, parse_args(argv))
 
 
 def _main(args: argparse.Namespace) -> int:
