@@ -26,7 +26,8 @@ from edgebench.results import (
 from tests.results import rowkit
 
 
-def _write_run(run_dir: Path, *, meta: bool = True) -> None:
+def _write_run(run_dir: Path, *, meta: bool = True) -> dict | None:
+    """Write a small run; returns the run.json content written (None without one)."""
     writer = ResultsWriter(run_dir)
     method = "123"  # a label that looks like a number must stay text
     clients = [
@@ -46,15 +47,18 @@ def _write_run(run_dir: Path, *, meta: bool = True) -> None:
     ]
     totals = rowkit.totals(method, 1, clients, round_s=2.5, with_flower=True)
     writer.append_round(clients, totals, [RankRow(method=method, round=1, module="layer.0.q", rank=0)])
-    if meta:
-        writer.write_meta(rowkit.meta())
+    if not meta:
+        return None
+    written = rowkit.meta()  # built once: its started_at is the clock's time now
+    writer.write_meta(written)
+    return written.to_json()
 
 
 def test_read_run_reads_meta_and_all_three_tables(tmp_path: Path) -> None:
-    _write_run(tmp_path)
+    written = _write_run(tmp_path)
     run = read_run(tmp_path)
     assert run.problems == []
-    assert run.meta == rowkit.meta().to_json()
+    assert run.meta == written
     assert (len(run.clients), len(run.rounds), len(run.ranks)) == (2, 1, 1)
     assert list(run.clients.columns) == CLIENT_COLUMNS
     assert list(run.rounds.columns) == ROUND_COLUMNS
