@@ -333,6 +333,11 @@ def run_cells(
 # -- the learning-rate table --------------------------------------------------------------------------
 
 
+def datasets_of(cells: Sequence[Cell]) -> list[str]:
+    """The datasets the selected cells train on, in order: a part of the profile needs only their rates."""
+    return list(dict.fromkeys(c.dataset for c in cells))
+
+
 def read_lr_table(path: Path, datasets: Sequence[str], labels: Sequence[str]) -> dict[str, dict[str, float]]:
     """dataset -> method label -> tuned learning rate, from the table benchmarks/lr_tuning.py writes."""
     if not path.is_file():
@@ -1007,7 +1012,8 @@ def _main(args: argparse.Namespace) -> int:
     cells = select_cells(cells_of(p), _names(args.cells), _names(args.exclude))
     rates: dict[str, dict[str, float]] | None = None
     if p.tuned_lr and not (args.plan and not args.lr_table.is_file()):
-        rates = read_lr_table(args.lr_table, p.datasets, tuned_methods(p))
+        needed = list(p.datasets) if args.plan else datasets_of(cells)
+        rates = read_lr_table(args.lr_table, needed, tuned_methods(p))
 
     if args.plan:
         timings = []

@@ -167,3 +167,17 @@ def test_plan_times_one_round_per_method_and_writes_the_estimate_without_running
     assert plan["cell_estimate_s"]["ag_news_sample"] == pytest.approx(per_cell)
     assert "| option | estimate (h) | flags |" in (out / "plan.md").read_text()
     assert not (out / "runs").exists()
+
+
+def test_a_part_of_the_profile_needs_tuned_rates_only_for_the_datasets_it_runs(tmp_path: Path) -> None:
+    standard = paper_claims.PROFILES["standard"]
+    cells = paper_claims.cells_of(standard)
+    ag_news_only = paper_claims.select_cells(cells, ["ag_news"], [])
+    assert paper_claims.datasets_of(ag_news_only) == ["ag_news"]
+    assert paper_claims.datasets_of(cells) == ["ag_news", "20newsgroups"]
+    methods = paper_claims.tuned_methods(standard)
+    table = _lr_table(tmp_path / "lr.csv", dict.fromkeys(methods, 0.001), dataset="ag_news")
+    rates = paper_claims.read_lr_table(table, paper_claims.datasets_of(ag_news_only), methods)
+    assert rates["ag_news"]["fedara"] == 0.001
+    with pytest.raises(paper_claims.BenchmarkError, match="no tuned rate for dataset '20newsgroups'"):
+        paper_claims.read_lr_table(table, paper_claims.datasets_of(cells), methods)
