@@ -781,6 +781,7 @@ def standard_summary(run_dirs: Sequence[Path], out: Path, target_accuracy: float
             lines.append(line)
         lines += ["", "Paired verdicts (candidate vs each other method):", ""]
         lines += [_verdict_line(c) for c in analysis.comparisons if c.group is group]
+        lines += ["", convergence_line(group.series)]
         fedara, ablation = by_label.get("fedara"), by_label.get(ABLATION)
         if fedara is not None and ablation is not None:
             c = compare(group, ablation, fedara, "ablation")
@@ -861,6 +862,41 @@ def _series_row(
         f"{_spread([r.metrics['final_accuracy'] for r in s.runs])} | {' | '.join(cells)} | {to_target} |"
     )
     return row, line
+
+
+RISING_PTS = 1.0  # a window-to-window gain above this, in every seed, counts as still rising
+
+
+def window_accuracies(rounds: pd.DataFrame) -> tuple[float, float]:
+    """Mean accuracy over the last 30 % of rounds and over the window of the same length just before it."""
+    n = int(rounds["round"].max())
+    k = last_share_rounds(n)
+    acc = rounds.set_index("round")["eval_accuracy"]
+    last = acc[acc.index > n - k].dropna()
+    before = acc[(acc.index > n - 2 * k) & (acc.index <= n - k)].dropna()
+    return (float(before.mean()) if len(before) else float("nan"), float(last.mean()) if len(last) else float("nan"))
+
+
+def convergence_line(series: Sequence[Series]) -> str:
+    """Whether the best method (highest mean last-30 % accuracy) was still improving when the runs stopped:
+    its last-30 % window against the window before it, per seed."""
+    windows = {s.label: [window_accuracies(r.rounds) for r in s.runs] for s in series}
+    best = max(series, key=lambda s: _mean([last for _, last in windows[s.label]]))
+    pairs = windows[best.label]
+    gains = [(last - before) * 100 for before, last in pairs]
+    n = int(best.runs[0].rounds["round"].max())
+    k = last_share_rounds(n)
+    rising = all(g > RISING_PTS for g in gains) and bool(gains)
+    verdict = (
+        f"**still rising** (every seed gained more than {RISING_PTS:g} point): more rounds would change the table"
+        if rising
+        else f"**not rising** (not every seed gained more than {RISING_PTS:g} point)"
+    )
+    return (
+        f"Convergence: the best method by last-30 % accuracy is {best.display}; rounds {n - 2 * k + 1}-{n - k} "
+        f"{_spread([b for b, _ in pairs])} -> rounds {n - k + 1}-{n} {_spread([a for _, a in pairs])}, change per seed "
+        f"{', '.join(f'{g:+.1f}' for g in gains)} points: {verdict}."
+    )
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -86,6 +87,7 @@ def test_standard_smoke_runs_every_method_at_its_tuned_rate_and_summarises_with_
     summary = (out / "standard.md").read_text()
     assert "## ag_news_sample-a0.5" in summary and "Ablation, cost-aware allocation against plain FedARA" in summary
     assert "one seed: no accuracy verdict" in summary or "did not learn" in summary  # the report's rules, one seed
+    assert "Convergence: the best method by last-30 % accuracy is" in summary and "rounds 2-2" in summary
     comparisons = pd.read_csv(out / "standard_comparisons.csv")
     totals = pd.read_csv(out / "ratios.csv").set_index("method")["total_bytes"]
     fedara = comparisons[comparisons["method"] == "fedara"].iloc[0]
@@ -181,3 +183,26 @@ def test_a_part_of_the_profile_needs_tuned_rates_only_for_the_datasets_it_runs(t
     assert rates["ag_news"]["fedara"] == 0.001
     with pytest.raises(paper_claims.BenchmarkError, match="no tuned rate for dataset '20newsgroups'"):
         paper_claims.read_lr_table(table, paper_claims.datasets_of(cells), methods)
+
+
+def test_convergence_compares_the_last_30_percent_with_the_window_before_it() -> None:
+    rounds = pd.DataFrame({"round": range(1, 26), "eval_accuracy": [r / 100 for r in range(1, 26)]})
+    before, last = paper_claims.window_accuracies(rounds)  # 25 rounds: last 30 % = rounds 18-25, before = 10-17
+    assert before == pytest.approx(sum(range(10, 18)) / 8 / 100) and last == pytest.approx(sum(range(18, 26)) / 8 / 100)
+    flat = rounds.assign(eval_accuracy=0.5)
+    assert paper_claims.window_accuracies(flat) == (0.5, 0.5)
+
+
+def _series(label: str, curves: list[list[float]]) -> SimpleNamespace:
+    runs = [SimpleNamespace(rounds=pd.DataFrame({"round": range(1, len(c) + 1), "eval_accuracy": c})) for c in curves]
+    return SimpleNamespace(label=label, display=label, runs=runs)
+
+
+def test_convergence_names_the_best_method_and_says_rising_only_when_every_seed_gains() -> None:
+    climbing = [[0.3 + 0.02 * r for r in range(10)], [0.25 + 0.02 * r for r in range(10)]]
+    flat = [[0.6] * 10, [0.6] * 9 + [0.7]]  # one seed gains, the other does not
+    worse = [[0.2] * 10, [0.2] * 10]
+    line = paper_claims.convergence_line([_series("low", worse), _series("up", climbing)])
+    assert "best method by last-30 % accuracy is up" in line and "rounds 5-7" in line and "still rising" in line
+    line = paper_claims.convergence_line([_series("flat", flat), _series("low", worse)])
+    assert "is flat" in line and "not rising" in line and "+0.0, +3.3 points" in line
