@@ -93,6 +93,15 @@ def test_standard_smoke_runs_every_method_at_its_tuned_rate_and_summarises_with_
     fedara = comparisons[comparisons["method"] == "fedara"].iloc[0]
     assert fedara["bytes_ratio"] == pytest.approx(totals["fedara"] / totals["lora-r0"])
     assert fedara["lr"] == RATES["fedara"]
+    claims = pd.read_csv(out / "claims.csv").set_index("baseline")
+    assert list(claims.index) == ["lora-r0", "lora-rT", "ffa_lora", "fedadalora"]  # not FedARA, not the ablation
+    assert claims.loc["lora-r0", "communication_x_fewer"] == pytest.approx(totals["lora-r0"] / totals["fedara"])
+    last30 = comparisons.set_index("method")["accuracy_last30_mean"]
+    gain = (last30["fedara"] - last30["lora-rT"]) * 100  # one seed: the paired mean is the difference
+    assert claims.loc["lora-rT", "accuracy_gain_pts"] == pytest.approx(gain)
+    expected = "estimated" if fedara["energy_estimated"] else "measured"  # auto device: RAPL where readable
+    assert claims.loc["lora-r0", "energy_provenance"] == expected
+    assert "The paper's four claims" in summary and "(paper 2.40x)" in summary
     allocations = pd.read_csv(out / "allocations.csv")
     assert list(allocations["method"]) == ["fedara", paper_claims.ABLATION]
     ranks = pd.read_csv(run_dir / "ranks.csv")
