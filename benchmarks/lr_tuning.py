@@ -134,11 +134,14 @@ def table_markdown(table: pd.DataFrame, grid: pd.DataFrame) -> str:
         lines.append(
             f"| {r.dataset} | {r.method} | {r.lr:g} | {r.val_accuracy_last30:.3f} | {runner} | {margin} | {note} |"
         )
-    first = table.iloc[0]
+    lines.append("")
+    for dataset, rows in table.groupby("dataset", sort=False):
+        first = rows.iloc[0]
+        lines.append(
+            f"Setting ({dataset}): alpha {first['tuned_alpha']:g}, seed {first['seed']}, {first['rounds']} rounds x "
+            f"{first['local_steps']} local steps, validation fraction {first['validation_fraction']:g}."
+        )
     lines += [
-        "",
-        f"Setting: alpha {first['tuned_alpha']:g}, seed {first['seed']}, {first['rounds']} rounds x "
-        f"{first['local_steps']} local steps, validation fraction {first['validation_fraction']:g}.",
         "",
         "Validation accuracy (last 30 % of rounds) by rate:",
         "",
@@ -162,6 +165,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_LR_TABLE.parent)
     parser.add_argument("--grid", default=",".join(_rate_text(x) for x in LR_GRID), help="comma-separated rates")
     parser.add_argument("--rounds", type=int, help=f"rounds per tuning run (default min({TUNE_ROUNDS}, the profile's))")
+    parser.add_argument(
+        "--local-steps", type=int, help="local steps per round (default the profile's; match the runs' --local-steps)"
+    )
     parser.add_argument("--alpha", type=float, default=TUNE_ALPHA, help="Dirichlet alpha of the tuning runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION)
@@ -191,7 +197,20 @@ def _main(args: argparse.Namespace) -> int:
             f"--datasets: {unknown[0]!r} is not in the {args.profile} profile ({', '.join(base.datasets)})"
         )
     rounds = args.rounds or min(TUNE_ROUNDS, base.rounds)
-    p = replace(base, datasets=datasets, rounds=rounds, seeds=(args.seed,), cost_aware_ablation=False, tuned_lr=False)
+    if args.local_steps is not None and args.local_steps < 1:
+        raise BenchmarkError(f"--local-steps must be at least 1 (got {args.local_steps})")
+    steps = args.local_steps or base.local_steps
+    p = replace(
+        base,
+        datasets=datasets,
+        rounds=rounds,
+        local_steps=steps,
+        seeds=(args.seed,),
+        cost_aware_ablation=False,
+        tuned_lr=False,
+    )
+    # runs at other than the profile's local steps are named apart, so a re-run never mixes the two schedules
+    steps_suffix = "" if steps == base.local_steps else f"-steps{steps}"
     paths = dataset_paths(args, p)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -199,7 +218,7 @@ def _main(args: argparse.Namespace) -> int:
     jobs = []
     for dataset in datasets:
         for lr in grid_rates:
-            cell = Cell(dataset, args.alpha, args.seed, suffix=f"-lr{_rate_text(lr)}")
+            cell = Cell(dataset, args.alpha, args.seed, suffix=f"-lr{_rate_text(lr)}{steps_suffix}")
             doc = experiment(dataset, args.alpha, args.seed, paths, p, lr, validation_fraction=args.validation_fraction)
             jobs.append((cell, write_config(out, cell.name, doc), out / "runs" / cell.name))
     run_dirs = [d for _, _, d in jobs]

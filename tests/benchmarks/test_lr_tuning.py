@@ -102,3 +102,14 @@ def test_sigterm_ends_a_benchmark_driver_as_an_interrupt(module: str, monkeypatc
     monkeypatch.setattr(driver, "parse_args", lambda argv: None)
     assert driver.main([]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_tuning_at_the_runs_local_steps_names_its_runs_apart_and_records_the_schedule(tmp_path: Path) -> None:
+    out = tmp_path / "tune"
+    args = ["--profile", "standard-smoke", "--grid", "0.01", "--rounds", "3", "--local-steps", "2", "--out", str(out)]
+    assert lr_tuning.main(args) == 0
+    run_dir = out / "runs" / "ag_news_sample-a0.1-s0-lr0.01-steps2"  # the profile's own schedule has 1 step
+    assert json.loads((run_dir / "run.json").read_text())["config"]["federation"]["local_steps"] == 2
+    assert set(pd.read_csv(out / "lr_table.csv")["local_steps"]) == {2}
+    assert "Setting (ag_news_sample): alpha 0.1, seed 0, 3 rounds x 2 local steps" in (out / "lr_table.md").read_text()
+    assert lr_tuning.main([*args[:-2], "--local-steps", "0", "--out", str(out)]) == 2
