@@ -744,7 +744,8 @@ def final_allocations(run_dirs: Sequence[Path]) -> pd.DataFrame:
 
 def standard_summary(run_dirs: Sequence[Path], out: Path, target_accuracy: float | None) -> Path:
     """standard.md, standard_comparisons.csv and allocations.csv over complete runs, with the report's rules:
-    accuracy paired by seed, time and energy medians over uncontended windows, bytes exact."""
+    accuracy paired by seed, time and energy medians over uncontended windows, bytes exact. Methods are named by
+    label: each section is one setting, so the report's cross-setting suffixes (`[cfg ...]`) would only add noise."""
     analysis = analyse([load_run(d) for d in run_dirs], BASELINE, target_accuracy)
     rows: list[dict[str, Any]] = []
     claims: list[dict[str, Any]] = []
@@ -864,7 +865,7 @@ def _series_row(
             "energy_estimated": estimated,
         }
     line = (
-        f"| {s.display} | {lr:g} | {len(s.runs)} | {_spread(acc)} | "
+        f"| {s.label} | {lr:g} | {len(s.runs)} | {_spread(acc)} | "
         f"{_spread([r.metrics['final_accuracy'] for r in s.runs])} | {' | '.join(cells)} | {to_target} |"
     )
     return row, line
@@ -915,7 +916,7 @@ def paper_claims_section(group: Group, fedara: Series, setting: str) -> tuple[li
         }
         rows.append(row)
         lines.append(
-            f"| {base.display} | {c.accuracy.value_text()} ({c.accuracy.verdict}) | "
+            f"| {base.label} | {c.accuracy.value_text()} ({c.accuracy.verdict}) | "
             f"{_fmt(row['communication_x_fewer'], '.2f')}x | "
             f"{_fmt(row['train_time_change_pct'], '+.1f')} % ({row['train_time_verdict']}) / "
             f"{_fmt(row['train_time_last30_change_pct'], '+.1f')} % ({row['train_time_last30_verdict']}) | "
@@ -957,7 +958,7 @@ def convergence_line(series: Sequence[Series]) -> str:
         else f"**not rising** (not every seed gained more than {RISING_PTS:g} point)"
     )
     return (
-        f"Convergence: the best method by last-30 % accuracy is {best.display}; rounds {n - 2 * k + 1}-{n - k} "
+        f"Convergence: the best method by last-30 % accuracy is {best.label}; rounds {n - 2 * k + 1}-{n - k} "
         f"{_spread([b for b, _ in pairs])} -> rounds {n - k + 1}-{n} {_spread([a for _, a in pairs])}, change per seed "
         f"{', '.join(f'{g:+.1f}' for g in gains)} points: {verdict}."
     )
@@ -1005,7 +1006,7 @@ def _with_evidence(v: MedianVerdict | None) -> str:
 
 def _verdict_line(c: Comparison) -> str:
     return (
-        f"- **{c.candidate.display} vs {c.baseline.display}** ({c.role}): accuracy {c.accuracy.text()}; bytes "
+        f"- **{c.candidate.label} vs {c.baseline.label}** ({c.role}): accuracy {c.accuracy.text()}; bytes "
         f"{c.bytes.value_text()} ({c.bytes.verdict}); train time {_with_evidence(c.measure('train time'))}; "
         f"energy per client window {_with_evidence(c.measure('energy per client window'))}"
     )
