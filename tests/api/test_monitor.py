@@ -143,7 +143,8 @@ def test_engine_phase_windows_fill_the_phase_columns_exactly_as_the_engine(repla
     with Monitor(**replay, host_sample_s=None) as monitor, monitor.window("client") as client:
         for phase in ("download", "train", "upload"):
             with monitor.window(phase):
-                _work(5_000)
+                # long enough (several GIL switch intervals) that the sampler has its first sample by the end
+                _work()
     engine = ClientMeasurement.from_window(
         client.record,
         num_steps=None,
