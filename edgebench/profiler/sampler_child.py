@@ -2,12 +2,12 @@
 
 Runs apart from the training process (a thread would lose its rate whenever the trainer holds the GIL).
 It rebuilds the power meter (or a value reader, such as RAPL's wrap watcher) from its JSON spec, prints
-one JSON status line on stdout (``ready`` with the channel names, or ``error`` with the reason), then
+one JSON status line on stdout (``ready`` with the channel names, or ``error`` with the reason), and
 appends fixed-size little-endian records ``(monotonic_ns: int64, channel values: float64...)`` to FILE
-at the requested rate. A power meter's channels are ``power_w`` then ``rail:<name>``; a value reader's
-are ``value:<name>``. A failed read is recorded as NaN and its message written to stderr as
-``<monotonic_ns>\\t<message>``. It stops when its standard input closes (the profiler closed it, or the
-profiler's process died). Records are stamped by :func:`stamp_ns`.
+at the requested rate, the first of them before ``ready``. A power meter's channels are ``power_w``
+then ``rail:<name>``; a value reader's are ``value:<name>``. A failed read is recorded as NaN and its
+message written to stderr as ``<monotonic_ns>\\t<message>``. It stops when its standard input closes
+(the profiler closed it, or the profiler's process died). Records are stamped by :func:`stamp_ns`.
 """
 
 from __future__ import annotations
@@ -105,6 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.meminfo:
         channels += MEMINFO_CHANNELS
     fmt = record_format(len(channels))
+    # the first record is on file before `ready`: a window the parent opens right after start() then always
+    # has a reading to hold from, however late this process is scheduled next
+    fd = -1
+    try:
+        fd = os.open(args.out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.write(fd, struct.pack(fmt, first_stamp, *first, *(_meminfo(args.meminfo) if args.meminfo else ())))
+    except OSError as exc:
+        if fd >= 0:
+            os.close(fd)
+        meter.close()
+        print(json.dumps({"status": "error", "reason": f"cannot write {args.out}: {exc}"}), flush=True)
+        return 3
     ready = {
         "status": "ready",
         "pid": os.getpid(),
@@ -116,34 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(ready), flush=True)
 
-    fd = os.open(args.out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     selector = selectors.DefaultSelector()
     selector.register(sys.stdin.fileno(), selectors.EVENT_READ)
     period_s = 1.0 / args.rate_hz
     last_error = ""
-    pending: tuple[int, list[float]] | None = (first_stamp, first)
     next_t = time.monotonic()
     try:
         while True:
-            if pending is None:
-                before = time.monotonic_ns()
-                try:
-                    values = _read(meter, names)
-                    last_error = ""
-                except Exception as exc:  # a mid-run failure becomes a NaN sample plus a message
-                    values = [math.nan] * (len(names) + (1 if isinstance(meter, PowerMeter) else 0))
-                    message = f"{type(exc).__name__}: {exc}"
-                    if message != last_error:
-                        sys.stderr.write(f"{time.monotonic_ns()}\t{message}\n")
-                        sys.stderr.flush()
-                        last_error = message
-                after = time.monotonic_ns()
-                pending = (stamp_ns(meter, before, after), values)
-            stamp, values = pending
-            pending = None
-            if args.meminfo:
-                values += _meminfo(args.meminfo)
-            os.write(fd, struct.pack(fmt, stamp, *values))
             if meter.self_paced:
                 timeout = 0.0
             else:
@@ -155,6 +146,21 @@ def main(argv: list[str] | None = None) -> int:
             if selector.select(timeout=timeout) and not os.read(sys.stdin.fileno(), 4096):
                 break
             # any bytes on stdin also just continue; EOF (b"") stops
+            before = time.monotonic_ns()
+            try:
+                values = _read(meter, names)
+                last_error = ""
+            except Exception as exc:  # a mid-run failure becomes a NaN sample plus a message
+                values = [math.nan] * (len(names) + (1 if isinstance(meter, PowerMeter) else 0))
+                message = f"{type(exc).__name__}: {exc}"
+                if message != last_error:
+                    sys.stderr.write(f"{time.monotonic_ns()}\t{message}\n")
+                    sys.stderr.flush()
+                    last_error = message
+            after = time.monotonic_ns()
+            if args.meminfo:
+                values += _meminfo(args.meminfo)
+            os.write(fd, struct.pack(fmt, stamp_ns(meter, before, after), *values))
     finally:
         os.close(fd)
         meter.close()

@@ -7,9 +7,11 @@ length *is* the quantity under test (the sampler must see samples inside it), no
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -21,6 +23,7 @@ import pytest
 from edgebench.meters import MeterUnavailable
 from edgebench.meters.jetson import JetsonIna3221Meter
 from edgebench.meters.replay import ReplayMeter
+from edgebench.profiler import sampler_child
 from edgebench.profiler.energy import SampledEnergy
 from edgebench.profiler.sampler import SamplerProcess
 from edgebench.profiler.windows import Profiler
@@ -154,3 +157,44 @@ def test_child_exits_when_its_stdin_closes(tmp_path: Path) -> None:
             proc.kill()
             proc.wait(timeout=5)
         proc.stdout.close()
+
+
+def test_first_reading_is_on_file_before_the_child_reports_ready(tmp_path: Path, monkeypatch) -> None:
+    """So a window opened right after start() always has a reading, however late the child runs next (under
+    load the parent could otherwise end a short first window before any record existed: energy None)."""
+    trace = tmp_path / "trace.csv"
+    trace.write_text("0,3.5\n1,3.5\n")
+    out = tmp_path / "samples.bin"
+    bytes_on_file_at_ready: list[int] = []
+    status_lines: list[str] = []
+
+    class _Stdout(io.StringIO):
+        def write(self, text: str) -> int:
+            if '"status": "ready"' in text:
+                bytes_on_file_at_ready.append(out.stat().st_size if out.exists() else 0)
+                status_lines.append(text)
+            return super().write(text)
+
+    read_end, write_end = os.pipe()
+    os.close(write_end)  # stdin at EOF: the child stops after its loop's first wait
+    with os.fdopen(read_end) as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        monkeypatch.setattr(sys, "stdout", _Stdout())
+        argv = ["--spec", json.dumps(ReplayMeter(trace, 0).spec()), "--out", str(out), "--rate-hz", "50"]
+        assert sampler_child.main(argv) == 0
+    record_bytes = struct.calcsize(json.loads(status_lines[0])["record_format"])
+    assert bytes_on_file_at_ready == [record_bytes]
+    stamp, power_w, _rail = struct.unpack(json.loads(status_lines[0])["record_format"], out.read_bytes()[:record_bytes])
+    assert stamp > 0 and power_w == pytest.approx(3.5)
+
+
+def test_child_that_cannot_write_its_file_says_so_before_ready(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.csv"
+    trace.write_text("0,1\n1,1\n")
+    spec = ReplayMeter(trace, 0).spec()
+    argv = [sys.executable, "-m", "edgebench.profiler.sampler_child", "--spec", json.dumps(spec)]
+    argv += ["--out", str(tmp_path / "missing-folder" / "samples.bin"), "--rate-hz", "50"]
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    status = json.loads(done.stdout.splitlines()[0])
+    assert done.returncode == 3 and status["status"] == "error"
+    assert "cannot write" in status["reason"] and "missing-folder" in status["reason"]
