@@ -81,6 +81,11 @@ def _read(meter: PowerMeter | ValueReader, names: list[str]) -> list[float]:
     return [values.get(name, math.nan) for name in names]
 
 
+def _append(fd: int, fmt: str, stamp: int, values: list[float], meminfo: str | None) -> None:
+    """Append one record: its monotonic-ns stamp, the channel values, then meminfo's when asked for."""
+    os.write(fd, struct.pack(fmt, stamp, *values, *(_meminfo(meminfo) if meminfo else ())))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edgebench.profiler.sampler_child")
     parser.add_argument("--spec", required=True, help="JSON spec of the power meter")
@@ -110,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     fd = -1
     try:
         fd = os.open(args.out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.write(fd, struct.pack(fmt, first_stamp, *first, *(_meminfo(args.meminfo) if args.meminfo else ())))
+        _append(fd, fmt, first_stamp, first, args.meminfo)
     except OSError as exc:
         if fd >= 0:
             os.close(fd)
@@ -157,10 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                     sys.stderr.write(f"{time.monotonic_ns()}\t{message}\n")
                     sys.stderr.flush()
                     last_error = message
-            after = time.monotonic_ns()
-            if args.meminfo:
-                values += _meminfo(args.meminfo)
-            os.write(fd, struct.pack(fmt, stamp_ns(meter, before, after), *values))
+            _append(fd, fmt, stamp_ns(meter, before, time.monotonic_ns()), values, args.meminfo)
     finally:
         os.close(fd)
         meter.close()

@@ -182,9 +182,10 @@ def test_first_reading_is_on_file_before_the_child_reports_ready(tmp_path: Path,
         monkeypatch.setattr(sys, "stdout", _Stdout())
         argv = ["--spec", json.dumps(ReplayMeter(trace, 0).spec()), "--out", str(out), "--rate-hz", "50"]
         assert sampler_child.main(argv) == 0
-    record_bytes = struct.calcsize(json.loads(status_lines[0])["record_format"])
+    fmt = json.loads(status_lines[0])["record_format"]
+    record_bytes = struct.calcsize(fmt)
     assert bytes_on_file_at_ready == [record_bytes]
-    stamp, power_w, _rail = struct.unpack(json.loads(status_lines[0])["record_format"], out.read_bytes()[:record_bytes])
+    stamp, power_w, _rail = struct.unpack(fmt, out.read_bytes()[:record_bytes])
     assert stamp > 0 and power_w == pytest.approx(3.5)
 
 
