@@ -9,6 +9,7 @@ method's rate is the one with the highest mean validation accuracy over the last
 lower rate).
 
     python -m benchmarks.lr_tuning --datasets-dir DIR                  # writes benchmarks/results/lr_tuning/
+    python -m benchmarks.lr_tuning --datasets-dir DIR --local-steps 4  # ... lr_tuning_steps4/, for runs at 4 steps
     python -m benchmarks.lr_tuning --datasets-dir DIR --max-hours 2    # in parts: re-run to continue
 
 Writes, under --out: one run directory per (dataset, rate), `grid.csv` (every method x rate: validation
@@ -30,7 +31,6 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.paper_claims import (
-    DEFAULT_LR_TABLE,
     LR_GRID,
     PROFILES,
     TUNE_ROUNDS,
@@ -38,6 +38,7 @@ from benchmarks.paper_claims import (
     BenchmarkError,
     Cell,
     dataset_paths,
+    default_lr_table,
     drive,
     experiment,
     measured_cell_s,
@@ -162,7 +163,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--ag-news")
     parser.add_argument("--newsgroups")
-    parser.add_argument("--out", type=Path, default=DEFAULT_LR_TABLE.parent)
+    parser.add_argument(
+        "--out", type=Path, help="default benchmarks/results/lr_tuning/, lr_tuning_stepsN/ with --local-steps N"
+    )
     parser.add_argument("--grid", default=",".join(_rate_text(x) for x in LR_GRID), help="comma-separated rates")
     parser.add_argument("--rounds", type=int, help=f"rounds per tuning run (default min({TUNE_ROUNDS}, the profile's))")
     parser.add_argument(
@@ -212,7 +215,7 @@ def _main(args: argparse.Namespace) -> int:
     # runs at other than the profile's local steps are named apart, so a re-run never mixes the two schedules
     steps_suffix = "" if steps == base.local_steps else f"-steps{steps}"
     paths = dataset_paths(args, p)
-    out: Path = args.out
+    out: Path = args.out or default_lr_table(base.local_steps, steps).parent
     out.mkdir(parents=True, exist_ok=True)
 
     jobs = []

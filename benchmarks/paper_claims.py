@@ -19,7 +19,9 @@ Profiles:
 
 The standard profile needs AG News and 20 Newsgroups (`--datasets-dir`, or $EDGEBENCH_DATASETS, a folder
 holding `ag_news/` and `20newsgroups/`) and the learning-rate table (`--lr-table`, default
-benchmarks/results/lr_tuning/lr_table.csv); it refuses to start without them. `--plan` times one round of
+benchmarks/results/lr_tuning/lr_table.csv, or lr_tuning_stepsN/ for runs at `--local-steps N`, where
+`lr_tuning --local-steps N` writes); it refuses to start without them, or with rates tuned at other local
+steps than the runs take. `--plan` times one round of
 every method on the real model and writes the compute estimate (plan.json, plan.md) without running the
 profile. A run is one cell (dataset, alpha, seed) with every method; completed cells are skipped, an
 interrupted one resumes, and `--max-hours` stops before a cell that would not fit in the time left.
@@ -65,7 +67,7 @@ from edgebench.report.verdicts import CONTAMINATED, NOT_MEASURED, MedianVerdict,
 BASELINE = "lora-r0"
 ABLATION = "fedara-cost"  # FedARA with cost-aware allocation; trains at FedARA's tuned rate
 DATASETS_ENV = "EDGEBENCH_DATASETS"
-DEFAULT_LR_TABLE = Path(__file__).resolve().parent / "results" / "lr_tuning" / "lr_table.csv"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LR_TABLE_COLUMNS = ("dataset", "method", "lr", "val_accuracy_last30")
 # Learning-rate tuning (benchmarks/lr_tuning.py): grid, shortened schedule, validation share of train.
 LR_GRID = (5e-4, 1e-3, 2e-3, 5e-3, 1e-2)
@@ -298,6 +300,41 @@ def measured_cell_s(run_dirs: Sequence[Path], dataset: str) -> float | None:
     return sum(spans) / len(spans) if spans else None
 
 
+# Where the data lies is not part of what a run measured: the same cell may be re-run from another folder.
+_MACHINE_LOCAL_FIELDS = ("data.path",)
+
+
+def _differing_field(recorded: Any, wanted: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
+    """The first dotted field where two config dicts differ (None: equal)."""
+    if isinstance(recorded, dict) and isinstance(wanted, dict):
+        for key in sorted(set(recorded) | set(wanted)):
+            field = f"{prefix}{key}"
+            if field in _MACHINE_LOCAL_FIELDS:
+                continue
+            found = _differing_field(recorded.get(key), wanted.get(key), f"{field}.")
+            if found:
+                return found
+        return None
+    return None if recorded == wanted else (prefix.rstrip("."), recorded, wanted)
+
+
+def check_same_config(config: ExperimentConfig, run_dir: Path) -> None:
+    """Refuse a run directory made from another config: a complete one would be skipped and an interrupted one
+    resumed as if it belonged to this command, mixing two settings in one table."""
+    path = run_dir / "run.json"
+    if not path.exists():
+        return
+    recorded = json.loads(path.read_text()).get("config")
+    wanted = json.loads(json.dumps(config.as_dict()))  # the JSON form run.json holds
+    found = _differing_field(recorded, wanted)
+    if found:
+        field, old, new = found
+        raise BenchmarkError(
+            f"{path}: made with config {field} = {old!r}, this command asks for {new!r}; re-run with the flags "
+            "that made it, or choose another --out"
+        )
+
+
 def run_cells(
     jobs: Sequence[tuple[Cell, ExperimentConfig, Path]],
     max_hours: float | None,
@@ -305,8 +342,11 @@ def run_cells(
     log: Callable[[str], None] = print,
 ) -> list[Cell]:
     """Run every job whose run directory is not complete, in order; with `max_hours`, stop before a cell
-    whose estimate (`estimate_s`, else the mean of the cells run so far) would end past the limit, or, with
-    no estimate at all, after the first cell. Returns the cells left to run."""
+        whose estimate (`estimate_s`, else the mean of the cells run so far) would end past the limit, or, with
+        no estimate at all, after the first cell. Every existing run directory must have been made from its job's
+    config (checked before anything runs). Returns the cells left to run."""
+    for _, config, run_dir in jobs:
+        check_same_config(config, run_dir)
     started = time.monotonic()
     ran: list[float] = []
     for i, (cell, config, run_dir) in enumerate(jobs):
@@ -338,8 +378,18 @@ def datasets_of(cells: Sequence[Cell]) -> list[str]:
     return list(dict.fromkeys(c.dataset for c in cells))
 
 
-def read_lr_table(path: Path, datasets: Sequence[str], labels: Sequence[str]) -> dict[str, dict[str, float]]:
-    """dataset -> method label -> tuned learning rate, from the table benchmarks/lr_tuning.py writes."""
+def default_lr_table(profile_steps: int, local_steps: int) -> Path:
+    """Where `lr_tuning` writes its table by default for runs at `local_steps` (named apart from the profile's)."""
+    folder = "lr_tuning" if local_steps == profile_steps else f"lr_tuning_steps{local_steps}"
+    return RESULTS_DIR / folder / "lr_table.csv"
+
+
+def read_lr_table(
+    path: Path, datasets: Sequence[str], labels: Sequence[str], local_steps: int | None = None
+) -> dict[str, dict[str, float]]:
+    """dataset -> method label -> tuned learning rate, from the table benchmarks/lr_tuning.py writes. With
+    `local_steps`, rates tuned at other local steps are refused (the table's `local_steps` column, where it
+    has one): a rate tuned for longer local training is not the right rate for shorter."""
     if not path.is_file():
         raise BenchmarkError(
             f"{path}: learning-rate table not found. The standard profile trains every method at the rate tuned "
@@ -359,6 +409,14 @@ def read_lr_table(path: Path, datasets: Sequence[str], labels: Sequence[str]) ->
         if not lr > 0:
             raise BenchmarkError(f"{path}: lr of {row.dataset} / {row.method} must be > 0 (got {row.lr!r})")
         rates.setdefault(str(row.dataset), {})[str(row.method)] = lr
+        if local_steps is not None and str(row.dataset) in datasets and "local_steps" in table.columns:
+            tuned_steps = int(row.local_steps)
+            if tuned_steps != local_steps:
+                raise BenchmarkError(
+                    f"{path}: local_steps of {row.dataset} / {row.method} is {tuned_steps}, expected {local_steps} "
+                    f"(the runs' local steps); tune at the runs' schedule with `python -m benchmarks.lr_tuning "
+                    f"--local-steps {local_steps}` or pass the table that was"
+                )
     for dataset in datasets:
         for label in labels:
             if label not in rates.get(dataset, {}):
@@ -1060,7 +1118,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--lr", type=float, default=0.01, help="AdamW learning rate of every method (profiles without tuned rates)"
     )
-    parser.add_argument("--lr-table", type=Path, default=DEFAULT_LR_TABLE, help="tuned rates (standard profiles)")
+    parser.add_argument(
+        "--lr-table",
+        type=Path,
+        help="tuned rates (standard profiles; default results/lr_tuning/, lr_tuning_stepsN/ with --local-steps N)",
+    )
     parser.add_argument("--rounds", type=int, help="rounds instead of the profile's")
     parser.add_argument("--local-steps", type=int, help="local steps instead of the profile's")
     parser.add_argument("--max-test-examples", type=int, help="test rows evaluated instead of the profile's")
@@ -1119,9 +1181,10 @@ def _main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     cells = select_cells(cells_of(p), _names(args.cells), _names(args.exclude))
     rates: dict[str, dict[str, float]] | None = None
-    if p.tuned_lr and not (args.plan and not args.lr_table.is_file()):
+    lr_table = args.lr_table or default_lr_table(PROFILES[args.profile].local_steps, p.local_steps)
+    if p.tuned_lr and not (args.plan and not lr_table.is_file()):
         needed = list(p.datasets) if args.plan else datasets_of(cells)
-        rates = read_lr_table(args.lr_table, needed, tuned_methods(p))
+        rates = read_lr_table(lr_table, needed, tuned_methods(p), p.local_steps)
 
     if args.plan:
         timings = []

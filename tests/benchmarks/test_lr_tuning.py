@@ -113,3 +113,16 @@ def test_tuning_at_the_runs_local_steps_names_its_runs_apart_and_records_the_sch
     assert set(pd.read_csv(out / "lr_table.csv")["local_steps"]) == {2}
     assert "Setting (ag_news_sample): alpha 0.1, seed 0, 3 rounds x 2 local steps" in (out / "lr_table.md").read_text()
     assert lr_tuning.main([*args[:-2], "--local-steps", "0", "--out", str(out)]) == 2
+
+
+def test_a_re_run_with_another_schedule_is_refused_instead_of_reusing_the_runs(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "tune"
+    args = ["--profile", "standard-smoke", "--grid", "0.01", "--local-steps", "2", "--out", str(out)]
+    assert lr_tuning.main([*args, "--rounds", "3"]) == 0
+    table = (out / "lr_table.csv").read_bytes()
+    capsys.readouterr()
+    assert lr_tuning.main([*args, "--rounds", "4"]) == 2  # same run names, longer schedule
+    err = capsys.readouterr().err
+    assert "ag_news_sample-a0.1-s0-lr0.01-steps2/run.json" in err
+    assert "federation.rounds = 3, this command asks for 4" in err
+    assert (out / "lr_table.csv").read_bytes() == table  # nothing rewritten from the old runs

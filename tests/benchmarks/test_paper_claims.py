@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -178,6 +179,44 @@ def test_plan_times_one_round_per_method_and_writes_the_estimate_without_running
     assert plan["cell_estimate_s"]["ag_news_sample"] == pytest.approx(per_cell)
     assert "| option | estimate (h) | flags |" in (out / "plan.md").read_text()
     assert not (out / "runs").exists()
+
+
+def test_a_run_directory_made_from_another_config_is_refused_before_anything_runs(tmp_path: Path, monkeypatch) -> None:
+    smoke = paper_claims.PROFILES["smoke"]
+    cells = [paper_claims.Cell("ag_news_sample", 0.5, seed) for seed in (0, 1)]
+
+    def config(cell: paper_claims.Cell, rounds: int):
+        doc = paper_claims.experiment(cell.dataset, cell.alpha, cell.seed, {}, replace(smoke, rounds=rounds))
+        return paper_claims.write_config(tmp_path, f"{cell.name}-r{rounds}", doc)
+
+    done = tmp_path / "runs" / cells[1].name
+    done.mkdir(parents=True)
+    recorded = config(cells[1], 3).as_dict()
+    recorded["data"]["path"] = "/another/machine/datasets"  # where the data lay is not part of the setting
+    (done / "run.json").write_text(json.dumps({"status": "complete", "config": recorded}))
+    ran: list[str] = []
+    monkeypatch.setattr(paper_claims, "run_or_resume", lambda config, run_dir: ran.append(run_dir.name))
+
+    jobs = [(cells[0], config(cells[0], 5), tmp_path / "runs" / cells[0].name), (cells[1], config(cells[1], 5), done)]
+    with pytest.raises(paper_claims.BenchmarkError, match=r"federation.rounds = 3, this command asks for 5"):
+        paper_claims.run_cells(jobs, None, lambda cell: None, log=lambda _: None)
+    assert ran == []  # checked before the first cell ran
+    assert paper_claims.run_cells([(cells[1], config(cells[1], 3), done)], None, lambda c: None, log=print) == []
+    assert ran == []  # the same setting from another data folder: complete, skipped
+
+
+def test_rates_tuned_at_other_local_steps_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "lr.csv"
+    row = {"lr": 0.01, "val_accuracy_last30": 0.5}
+    rows = [{**row, "dataset": "ag_news", "method": m, "local_steps": 8} for m in RATES]
+    rows.append({**row, "dataset": "20newsgroups", "method": "fedara", "local_steps": 4})  # not needed: not checked
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert paper_claims.read_lr_table(path, ["ag_news"], list(RATES), local_steps=8)["ag_news"]["fedara"] == 0.01
+    with pytest.raises(paper_claims.BenchmarkError, match=r"lr.csv: local_steps of ag_news / fedara is 8, expected 4"):
+        paper_claims.read_lr_table(path, ["ag_news"], list(RATES), local_steps=4)
+    # The default table follows the runs' local steps, as lr_tuning names its output.
+    assert paper_claims.default_lr_table(8, 8).parent.name == "lr_tuning"
+    assert paper_claims.default_lr_table(8, 4).parent.name == "lr_tuning_steps4"
 
 
 def test_a_part_of_the_profile_needs_tuned_rates_only_for_the_datasets_it_runs(tmp_path: Path) -> None:
