@@ -1,8 +1,10 @@
 """Learning-rate tuning for the paper-claims benchmark: every method tuned the same way, never on the test set.
 
-For each dataset, one run per learning rate of the grid (5e-4, 1e-3, 2e-3, 5e-3, 1e-2), each holding the
-five compared methods (fedara, lora-r0, lora-rT, ffa_lora, fedadalora) at that rate, one seed, Dirichlet
-alpha 0.1, the standard profile's clients and local steps over a shortened schedule (10 rounds). The
+For each dataset, one run per learning rate of the grid (5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2), each holding
+the five compared methods (fedara, lora-r0, lora-rT, ffa_lora, fedadalora) at that rate, one seed, Dirichlet
+alpha 0.1, the standard profile's clients, local steps and rounds (`--rounds` shortens it; a 10-round
+tuning chose rates far too low for the SVD-form adapters, whose zero-initialised singular values start
+slowly: docs/benchmarks.md). Tune at the runs' local steps (`--local-steps N` for runs cut to N). The
 global model is evaluated on a validation split held out of the training rows (`data.validation_fraction`
 0.1, stratified, seeded; run.json `data.eval_split: validation`), so the test set is never looked at. Each
 method's rate is the one with the highest mean validation accuracy over the last 30 % of rounds (ties: the
@@ -33,7 +35,6 @@ import pandas as pd
 from benchmarks.paper_claims import (
     LR_GRID,
     PROFILES,
-    TUNE_ROUNDS,
     VALIDATION_FRACTION,
     BenchmarkError,
     Cell,
@@ -167,7 +168,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, help="default benchmarks/results/lr_tuning/, lr_tuning_stepsN/ with --local-steps N"
     )
     parser.add_argument("--grid", default=",".join(_rate_text(x) for x in LR_GRID), help="comma-separated rates")
-    parser.add_argument("--rounds", type=int, help=f"rounds per tuning run (default min({TUNE_ROUNDS}, the profile's))")
+    parser.add_argument("--rounds", type=int, help="rounds per tuning run (default the profile's)")
     parser.add_argument(
         "--local-steps", type=int, help="local steps per round (default the profile's; match the runs' --local-steps)"
     )
@@ -199,7 +200,7 @@ def _main(args: argparse.Namespace) -> int:
         raise BenchmarkError(
             f"--datasets: {unknown[0]!r} is not in the {args.profile} profile ({', '.join(base.datasets)})"
         )
-    rounds = args.rounds or min(TUNE_ROUNDS, base.rounds)
+    rounds = args.rounds or base.rounds
     if args.local_steps is not None and args.local_steps < 1:
         raise BenchmarkError(f"--local-steps must be at least 1 (got {args.local_steps})")
     steps = args.local_steps or base.local_steps
