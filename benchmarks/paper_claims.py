@@ -342,9 +342,9 @@ def run_cells(
     log: Callable[[str], None] = print,
 ) -> list[Cell]:
     """Run every job whose run directory is not complete, in order; with `max_hours`, stop before a cell
-        whose estimate (`estimate_s`, else the mean of the cells run so far) would end past the limit, or, with
-        no estimate at all, after the first cell. Every existing run directory must have been made from its job's
-    config (checked before anything runs). Returns the cells left to run."""
+    whose estimate (`estimate_s`, else the mean of the cells run so far) would end past the limit, or, with
+    no estimate at all, after the first cell. Every existing run directory must have been made from its
+    job's config (checked before anything runs). Returns the cells left to run."""
     for _, config, run_dir in jobs:
         check_same_config(config, run_dir)
     started = time.monotonic()
