@@ -13,6 +13,11 @@ lower rate).
     python -m benchmarks.lr_tuning --datasets-dir DIR                  # writes benchmarks/results/lr_tuning/
     python -m benchmarks.lr_tuning --datasets-dir DIR --local-steps 4  # ... lr_tuning_steps4/, for runs at 4 steps
     python -m benchmarks.lr_tuning --datasets-dir DIR --max-hours 2    # in parts: re-run to continue
+    python -m benchmarks.lr_tuning --datasets-dir DIR --grid 5e-4,...,2e-2,5e-2 --methods fedara,fedadalora
+
+The last form widens the grid for the methods that chose its top rate: only they run at the new rate (a
+method trains the same alone in a run as beside the others), and each method's choice is judged on the
+rates it was tried at (`lr_table.csv` column `grid`).
 
 Writes, under --out: one run directory per (dataset, rate), `grid.csv` (every method x rate: validation
 accuracy over the last 30 % of rounds and at the last round), and, for each dataset whose grid is
@@ -57,6 +62,14 @@ def _rate_text(lr: float) -> str:
     return f"{lr:g}"
 
 
+def methods_of(run_dir: Path) -> list[str]:
+    """The method labels of an existing tuning run ([]: not started)."""
+    path = run_dir / "run.json"
+    if not path.exists():
+        return []
+    return [m["name"] for m in json.loads(path.read_text())["config"]["methods"]]
+
+
 def grid_rows(run_dir: Path, dataset: str, lr: float) -> list[dict[str, Any]]:
     """One row per method of a tuning run: its validation accuracy (last 30 % of rounds, last round)."""
     meta = json.loads((run_dir / "run.json").read_text())
@@ -82,11 +95,12 @@ def grid_rows(run_dir: Path, dataset: str, lr: float) -> list[dict[str, Any]]:
     return rows
 
 
-def choose(grid: pd.DataFrame, grid_rates: Sequence[float], settings: dict[str, Any]) -> pd.DataFrame:
+def choose(grid: pd.DataFrame, settings: dict[str, Any]) -> pd.DataFrame:
     """Per dataset and method, the rate with the best last-30 % validation accuracy (ties: the lower rate),
-    with the runner-up and whether the choice sits at an edge of the grid."""
+    with the runner-up, the rates the method was tried at, and whether the choice sits at an edge of them."""
     rows = []
     for (dataset, method), g in grid.groupby(["dataset", "method"], sort=False):
+        tried = sorted(float(x) for x in g["lr"])
         ranked = g.sort_values(["val_accuracy_last30", "lr"], ascending=[False, True])
         best, second = ranked.iloc[0], ranked.iloc[1] if len(ranked) > 1 else None
         rows.append(
@@ -102,8 +116,9 @@ def choose(grid: pd.DataFrame, grid_rates: Sequence[float], settings: dict[str, 
                     if second is not None
                     else None
                 ),
-                "at_grid_edge": float(best["lr"]) in (min(grid_rates), max(grid_rates)),
+                "at_grid_edge": float(best["lr"]) in (tried[0], tried[-1]),
                 **settings,
+                "grid": " ".join(_rate_text(x) for x in tried),
             }
         )
     return pd.DataFrame(rows)
@@ -152,7 +167,8 @@ def table_markdown(table: pd.DataFrame, grid: pd.DataFrame) -> str:
     lines.append("| dataset | method | " + " | ".join(f"{c:g}" for c in pivot.columns) + " |")
     lines.append("| --- | --- | " + " | ".join("---:" for _ in pivot.columns) + " |")
     for (dataset, method), values in pivot.iterrows():
-        lines.append(f"| {dataset} | {method} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+        cells = ("-" if pd.isna(v) else f"{v:.3f}" for v in values)  # "-": the method was not run at that rate
+        lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -177,6 +193,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION)
     parser.add_argument("--datasets", default="", help="only these datasets (comma-separated; default the profile's)")
     parser.add_argument("--max-hours", type=float, help="stop before a run that would end past this many hours")
+    parser.add_argument(
+        "--methods",
+        default="",
+        help="only these methods in the runs this command starts (comma-separated; default all): to widen the grid "
+        "for the methods that chose its edge; runs already made keep their methods",
+    )
     return parser.parse_args(argv)
 
 
@@ -215,6 +237,11 @@ def _main(args: argparse.Namespace) -> int:
     )
     # runs at other than the profile's local steps are named apart, so a re-run never mixes the two schedules
     steps_suffix = "" if steps == base.local_steps else f"-steps{steps}"
+    labels = tuned_methods(p)
+    selected = [x.strip() for x in args.methods.split(",") if x.strip()] or labels
+    if set(selected) - set(labels):
+        wrong = sorted(set(selected) - set(labels))[0]
+        raise BenchmarkError(f"--methods: {wrong!r} is not a tuned method (expected some of {', '.join(labels)})")
     paths = dataset_paths(args, p)
     out: Path = args.out or default_lr_table(base.local_steps, steps).parent
     out.mkdir(parents=True, exist_ok=True)
@@ -224,7 +251,10 @@ def _main(args: argparse.Namespace) -> int:
         for lr in grid_rates:
             cell = Cell(dataset, args.alpha, args.seed, suffix=f"-lr{_rate_text(lr)}{steps_suffix}")
             doc = experiment(dataset, args.alpha, args.seed, paths, p, lr, validation_fraction=args.validation_fraction)
-            jobs.append((cell, write_config(out, cell.name, doc), out / "runs" / cell.name))
+            run_dir = out / "runs" / cell.name
+            keep = methods_of(run_dir) or selected
+            doc["methods"] = [m for m in doc["methods"] if m["name"] in keep]
+            jobs.append((cell, write_config(out, cell.name, doc), run_dir))
     run_dirs = [d for _, _, d in jobs]
     left = run_cells(jobs, args.max_hours, lambda cell: measured_cell_s(run_dirs, cell.dataset))
 
@@ -237,24 +267,30 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     grid = merged(out / "grid.csv", pd.DataFrame(rows), datasets)
     grid.to_csv(out / "grid.csv", index=False)
-    complete = [d for d in datasets if len(grid[grid["dataset"] == d]["lr"].unique()) == len(grid_rates)]
+
+    def untried(d: str) -> list[str]:
+        return sorted(set(labels) - set(grid[grid["dataset"] == d]["method"]))
+
+    # A dataset's table needs a run at every rate of the grid and every method tried at one rate at least.
+    complete = [
+        d for d in datasets if len(grid[grid["dataset"] == d]["lr"].unique()) == len(grid_rates) and not untried(d)
+    ]
     settings = {
         "tuned_alpha": args.alpha,
         "seed": args.seed,
         "rounds": rounds,
         "local_steps": p.local_steps,
         "validation_fraction": args.validation_fraction,
-        "grid": " ".join(_rate_text(x) for x in grid_rates),
     }
     if complete:
         done = grid[grid["dataset"].isin(complete)]
-        missing = sorted(set(tuned_methods(p)) - set(done["method"]))
-        if missing:
-            raise BenchmarkError(f"tuning runs lack method(s) {', '.join(missing)}")
-        table = merged(out / "lr_table.csv", choose(done, grid_rates, settings), complete)
+        table = merged(out / "lr_table.csv", choose(done, settings), complete)
         table.to_csv(out / "lr_table.csv", index=False)
         (out / "lr_table.md").write_text(table_markdown(table, grid[grid["dataset"].isin(table["dataset"])]))
         print((out / "lr_table.md").read_text())
+    for d in datasets:
+        if d not in complete and untried(d) and not left:
+            print(f"{d}: no run of {', '.join(untried(d))} yet; run them (leave out --methods) before the table")
     if left or len(complete) < len(datasets):
         pending = [d for d in datasets if d not in complete]
         print(f"not complete yet: {', '.join(pending)} ({len(left)} run(s) left); re-run the same command to continue")

@@ -56,11 +56,45 @@ def test_the_best_last30_validation_accuracy_wins_ties_go_to_the_lower_rate_and_
             {"dataset": "d", "method": "n", "lr": 0.005, "val_accuracy_last30": 0.50},
         ]
     )
-    table = lr_tuning.choose(grid, [0.001, 0.002, 0.005], {"seed": 0}).set_index("method")
+    table = lr_tuning.choose(grid, {"seed": 0}).set_index("method")
     assert table.loc["m", "lr"] == 0.002 and table.loc["m", "runner_up_lr"] == 0.005
     assert table.loc["m", "margin_pts"] == pytest.approx(0.0) and not table.loc["m", "at_grid_edge"]
     assert table.loc["n", "lr"] == 0.001 and table.loc["n", "at_grid_edge"]
     assert table.loc["n", "margin_pts"] == pytest.approx(30.0)
+
+
+def test_widening_the_grid_for_one_method_runs_only_it_and_judges_each_method_on_its_own_rates(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "tune"
+    args = ["--profile", "standard-smoke", "--rounds", "3", "--out", str(out)]
+    assert lr_tuning.main([*args, "--grid", "0.001,0.01"]) == 0
+    before = pd.read_csv(out / "grid.csv")
+    assert lr_tuning.main([*args, "--grid", "0.001,0.01,0.02", "--methods", "fedara"]) == 0
+    meta = json.loads((out / "runs" / "ag_news_sample-a0.1-s0-lr0.02" / "run.json").read_text())
+    assert [m["name"] for m in meta["config"]["methods"]] == ["fedara"]
+    grid = pd.read_csv(out / "grid.csv")
+    assert list(grid[grid["lr"] == 0.02]["method"]) == ["fedara"]
+    pd.testing.assert_frame_equal(grid[grid["lr"] < 0.02].reset_index(drop=True), before)  # the old runs, kept
+    table = pd.read_csv(out / "lr_table.csv").set_index("method")
+    assert table.loc["fedara", "grid"] == "0.001 0.01 0.02" and table.loc["lora-r0", "grid"] == "0.001 0.01"
+    assert table.loc["fedara", "at_grid_edge"] == (table.loc["fedara", "lr"] in (0.001, 0.02))
+    assert table["at_grid_edge"].drop("fedara").all()  # two rates each: every choice is at an edge
+    assert "| ag_news_sample | lora-r0 | " in (out / "lr_table.md").read_text()
+    assert " | - |" in (out / "lr_table.md").read_text()  # lora-r0 was not run at 0.02
+
+    # A method alone in its run trains exactly as it does beside the others.
+    solo = tmp_path / "solo"
+    assert lr_tuning.main([*args[:-1], str(solo), "--grid", "0.01", "--methods", "fedara"]) == 0
+    assert not (solo / "lr_table.csv").exists()  # the other methods were never tried: no table
+    name = "ag_news_sample-a0.1-s0-lr0.01"
+    together = pd.read_csv(out / "runs" / name / "rounds.csv")
+    alone = pd.read_csv(solo / "runs" / name / "rounds.csv")
+    accuracy = ["round", "eval_accuracy", "eval_loss"]
+    pd.testing.assert_frame_equal(
+        together[together["method"] == "fedara"][accuracy].reset_index(drop=True), alone[accuracy]
+    )
+    assert lr_tuning.main([*args, "--grid", "0.01", "--methods", "nonesuch"]) == 2
 
 
 def test_tuning_one_dataset_keeps_the_other_datasets_rows(tmp_path: Path) -> None:
