@@ -257,8 +257,13 @@ def write_config(out: Path, name: str, document: dict[str, Any]) -> ExperimentCo
     path = out / "configs" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return load_config(path, document)
+
+
+def load_config(path: Path, document: dict[str, Any]) -> ExperimentConfig:
+    """`document` as the engine would load it from `path` (through YAML), without writing anything."""
     try:
-        return parse_config(yaml.safe_load(path.read_text()), path)
+        return parse_config(yaml.safe_load(yaml.safe_dump(document, sort_keys=False)), path)
     except ConfigError as exc:
         raise BenchmarkError(str(exc)) from None
 
@@ -1179,10 +1184,13 @@ def _main(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     cells = select_cells(cells_of(p), _names(args.cells), _names(args.exclude))
+    # The tables cover every complete cell of the profile under --out, not only this part's selection: a
+    # part run with --cells must not drop the cells earlier parts completed.
+    earlier = [c for c in cells_of(p) if c not in cells and run_status(out / "runs" / c.name) == "complete"]
     rates: dict[str, dict[str, float]] | None = None
     lr_table = args.lr_table or default_lr_table(PROFILES[args.profile].local_steps, p.local_steps)
     if p.tuned_lr and not (args.plan and not lr_table.is_file()):
-        needed = list(p.datasets) if args.plan else datasets_of(cells)
+        needed = list(p.datasets) if args.plan else datasets_of([*cells, *earlier])
         rates = read_lr_table(lr_table, needed, tuned_methods(p), p.local_steps)
 
     if args.plan:
@@ -1201,11 +1209,13 @@ def _main(args: argparse.Namespace) -> int:
         print(f"estimate: {plan['estimate_hours']:.1f} h for the profile, {plan['tuning_estimate_hours']:.1f} h tuning")
         return 0
 
-    jobs = []
-    for cell in cells:
+    def document(cell: Cell) -> dict[str, Any]:
         lrs = rates[cell.dataset] if rates else None
-        config = write_config(out, cell.name, experiment(cell.dataset, cell.alpha, cell.seed, paths, p, args.lr, lrs))
-        jobs.append((cell, config, out / "runs" / cell.name))
+        return experiment(cell.dataset, cell.alpha, cell.seed, paths, p, args.lr, lrs)
+
+    for cell in earlier:  # an earlier part made with other flags would mix two settings in one table
+        check_same_config(load_config(out / "configs" / f"{cell.name}.yaml", document(cell)), out / "runs" / cell.name)
+    jobs = [(cell, write_config(out, cell.name, document(cell)), out / "runs" / cell.name) for cell in cells]
     planned = plan_estimate(out)
     run_dirs = [d for _, _, d in jobs]
 
@@ -1213,7 +1223,7 @@ def _main(args: argparse.Namespace) -> int:
         return measured_cell_s(run_dirs, cell.dataset) or planned.get(cell.dataset)
 
     left = run_cells(jobs, args.max_hours, estimate)
-    complete = [d for d in run_dirs if run_status(d) == "complete"]
+    complete = [d for d in (out / "runs" / c.name for c in cells_of(p)) if run_status(d) == "complete"]
     if not complete:
         print("no complete cell yet: no tables")
         return 0

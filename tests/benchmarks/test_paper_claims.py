@@ -118,6 +118,25 @@ def test_standard_smoke_runs_every_method_at_its_tuned_rate_and_summarises_with_
     assert json.loads((run_dir / "run.json").read_text())["started_at"] == started
 
 
+def test_a_part_run_with_cells_keeps_the_cells_of_earlier_parts_in_its_tables(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    args = ["--profile", "standard-smoke", "--out", str(out), "--no-report"]
+    args += ["--lr-table", str(_lr_table(tmp_path / "lr.csv"))]
+    first, second = "ag_news_sample-a0.5-s0", "ag_news_sample-a0.5-s1"
+    assert paper_claims.main([*args, "--cells", first]) == 0
+
+    # A part with other flags is refused before it writes or runs anything: its tables would mix two settings.
+    capsys.readouterr()
+    assert paper_claims.main([*args, "--cells", second, "--local-steps", "2"]) == 2
+    refusal = f"{first}/run.json: made with config federation.local_steps = 1, this command asks for 2"
+    assert refusal in capsys.readouterr().err
+    assert not (out / "runs" / second).exists() and not (out / "configs" / f"{second}.yaml").exists()
+
+    assert paper_claims.main([*args, "--cells", second]) == 0
+    assert sorted(pd.read_csv(out / "ratios.csv")["setting"].unique()) == [first, second]
+    assert set(pd.read_csv(out / "standard_comparisons.csv")["seeds"]) == {2}
+
+
 def test_run_cells_skips_complete_cells_and_stops_before_one_that_would_not_fit(monkeypatch) -> None:
     clock = [0.0]
     done = {"c0"}
