@@ -257,11 +257,11 @@ def write_config(out: Path, name: str, document: dict[str, Any]) -> ExperimentCo
     path = out / "configs" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return load_config(path, document)
+    return config_of(document, path)
 
 
-def load_config(path: Path, document: dict[str, Any]) -> ExperimentConfig:
-    """`document` as the engine would load it from `path` (through YAML), without writing anything."""
+def config_of(document: dict[str, Any], path: Path) -> ExperimentConfig:
+    """`document` validated as the engine would read it from `path` (through YAML), without touching the file."""
     try:
         return parse_config(yaml.safe_load(yaml.safe_dump(document, sort_keys=False)), path)
     except ConfigError as exc:
@@ -1214,7 +1214,7 @@ def _main(args: argparse.Namespace) -> int:
         return experiment(cell.dataset, cell.alpha, cell.seed, paths, p, args.lr, lrs)
 
     for cell in earlier:  # an earlier part made with other flags would mix two settings in one table
-        check_same_config(load_config(out / "configs" / f"{cell.name}.yaml", document(cell)), out / "runs" / cell.name)
+        check_same_config(config_of(document(cell), out / "configs" / f"{cell.name}.yaml"), out / "runs" / cell.name)
     jobs = [(cell, write_config(out, cell.name, document(cell)), out / "runs" / cell.name) for cell in cells]
     planned = plan_estimate(out)
     run_dirs = [d for _, _, d in jobs]
